@@ -110,23 +110,23 @@ def _require_unique_time(frame: pd.DataFrame, keys: list[str], time: str, what: 
 
 
 def _layout(
-    frame: pd.DataFrame, keys: list[str], time: str, columns: dict[str, np.ndarray]
+    frame: pd.DataFrame, keys: list[str], time: np.ndarray, columns: dict[str, np.ndarray]
 ) -> tuple[pd.DataFrame, dict[str, np.ndarray]]:
     """Series index and NaN-padded (series × point) arrays, points in time order per series."""
-    order = np.lexsort((frame[time].to_numpy(), *(frame[k].to_numpy() for k in reversed(keys))))
-    ordered = frame.iloc[order]
-    codes, uniques = pd.MultiIndex.from_frame(ordered[keys]).factorize(sort=True)
-    # factorize(sort=True) on a MultiIndex returns codes in sorted-unique order
-    n_series = len(uniques)
-    position = pd.Series(codes).groupby(codes).cumcount().to_numpy()
+    codes = frame.groupby(keys, sort=True, dropna=False).ngroup().to_numpy()
+    order = np.lexsort((time, codes))
+    codes = codes[order]
+    position = np.arange(len(codes)) - np.searchsorted(codes, codes, side="left")
+    n_series = int(codes.max()) + 1 if len(codes) else 0
     width = int(position.max()) + 1 if len(position) else 0
     arrays = {}
     for name, values in columns.items():
         grid = np.full((n_series, width), np.nan)
         grid[codes, position] = values[order]
         arrays[name] = grid
-    index = pd.DataFrame(list(uniques), columns=keys) if n_series else frame[keys].iloc[:0]
-    return index.reset_index(drop=True), arrays
+    first = np.searchsorted(codes, np.arange(n_series), side="left")
+    index = frame[keys].iloc[order[first]].reset_index(drop=True)
+    return index, arrays
 
 
 def _compact(*grids: np.ndarray) -> tuple[np.ndarray, ...]:
@@ -290,7 +290,7 @@ def mann_kendall(
     """
     what = "mann_kendall"
     keys, frame, t, x = _prepare(frame, series, time, value, what)
-    index, grids = _layout(frame, keys, time, {"t": t, "x": x})
+    index, grids = _layout(frame, keys, t, {"t": t, "x": x})
     tg, xg = _compact(grids["t"], grids["x"])
     chunks = _chunks(len(tg), tg.shape[1])
     parts = [_mann_kendall_block(tg[i : i + chunks.step], xg[i : i + chunks.step]) for i in chunks]
@@ -351,7 +351,7 @@ def theil_sen(
     """
     what = "theil_sen"
     keys, frame, t, x = _prepare(frame, series, time, value, what)
-    index, grids = _layout(frame, keys, time, {"t": t, "x": x})
+    index, grids = _layout(frame, keys, t, {"t": t, "x": x})
     tg, xg = _compact(grids["t"], grids["x"])
     n = (~np.isnan(xg)).sum(axis=1)
     chunks = _chunks(len(tg), tg.shape[1])
@@ -366,4 +366,308 @@ def theil_sen(
         slope=slope,
         intercept=intercept,
         method=pd.array(method, dtype="str"),
+    )
+
+
+# --------------------------------------------------------------------------------------------
+# Fingertips recent trend
+# --------------------------------------------------------------------------------------------
+
+_DIRECTIONS = {
+    "higher_is_better": ("getting better", "getting worse"),
+    "lower_is_better": ("getting worse", "getting better"),
+    "no_judgement": ("increasing", "decreasing"),
+}
+NO_CHANGE = "no significant change"
+NOT_CALCULATED = "could not be calculated"
+
+
+def _per_row_setting(
+    frame: pd.DataFrame, setting: str, allowed: tuple[str, ...], name: str, keys: list[str]
+) -> np.ndarray:
+    """A keyword applies to every row; any other string names a column holding the keyword."""
+    if setting in allowed:
+        return np.full(len(frame), setting, dtype=object)
+    if setting not in frame.columns:
+        raise InputError(
+            f"fingertips_recent_trend: {name} must be one of {', '.join(allowed)} or the name of "
+            f"a column holding them; got {setting!r}."
+        )
+    values = frame[setting].astype(object).to_numpy()
+    bad = ~pd.Series(values).isin(allowed).to_numpy()
+    if bad.any():
+        raise InputError(
+            f"fingertips_recent_trend: column {setting!r} must hold one of {', '.join(allowed)} "
+            f"but has other values in {int(bad.sum())} rows: "
+            f"{_describe_rows(frame, bad, [*keys, setting])}."
+        )
+    varying = frame.groupby(keys, sort=False)[setting].transform("nunique").to_numpy() > 1
+    if varying.any():
+        raise InputError(
+            f"fingertips_recent_trend: column {setting!r} must be constant within a series but "
+            f"varies in {int(varying.sum())} rows: {_describe_rows(frame, varying, keys)}."
+        )
+    return values
+
+
+def _last_points(valid_first: np.ndarray, n_valid: np.ndarray, k: int) -> np.ndarray:
+    """Column indices of each row's k most recent valid points (valid points packed first)."""
+    idx = n_valid[:, None] - k + np.arange(k)[None, :]
+    return np.clip(idx, 0, max(valid_first.shape[1] - 1, 0))
+
+
+def _loo_masks(k: int) -> np.ndarray:
+    """(k + 1) × k inclusion masks: all points, then each point left out in turn."""
+    return np.vstack([np.ones(k, dtype=bool), ~np.eye(k, dtype=bool)])
+
+
+def _ols_slopes(y: np.ndarray, t: np.ndarray, w: np.ndarray) -> np.ndarray:
+    """Weighted least-squares slope of y on t for the full set and each leave-one-out subset.
+
+    y, w: (series × k); returns (series × (k + 1)).
+    """
+    masks = _loo_masks(y.shape[1]).astype(float)  # (k+1) × k
+    ww = w[:, None, :] * masks[None, :, :]
+    with np.errstate(invalid="ignore", divide="ignore"):
+        s_w = ww.sum(axis=2)
+        s_t = (ww * t).sum(axis=2)
+        s_y = (ww * y[:, None, :]).sum(axis=2)
+        s_tt = (ww * t * t).sum(axis=2)
+        s_ty = (ww * t * y[:, None, :]).sum(axis=2)
+        return (s_w * s_ty - s_t * s_y) / (s_w * s_tt - s_t**2)
+
+
+def _trend_for_proportions(x: np.ndarray, n: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Chi² for trend in proportions (Armitage 1955 = R prop.trend.test, scores 1..k) and slopes.
+
+    Fingertips decides the direction, and the leave-one-out check, from the unweighted
+    least-squares slope of logit(p) = log(x / (n − x)) on the scores
+    (TrendMarkerCalculator.NoOutliersCheckForProportion).
+    """
+    t = np.arange(1, x.shape[1] + 1, dtype=float)
+    big_n, big_x = n.sum(axis=1), x.sum(axis=1)
+    s_xt, s_nt, s_ntt = (x * t).sum(axis=1), (n * t).sum(axis=1), (n * t * t).sum(axis=1)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        chi2 = (
+            big_n
+            * (big_n * s_xt - big_x * s_nt) ** 2
+            / (big_x * (big_n - big_x) * (big_n * s_ntt - s_nt**2))
+        )
+        logit = np.log(x / (n - x))
+    slopes = _ols_slopes(logit, t, np.ones_like(x))
+    slopes[~np.isfinite(logit).all(axis=1)] = np.nan
+    return chi2, slopes
+
+
+def _trend_for_values(v: np.ndarray, se: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Weighted regression of value on time, weights 1 / se² (Fingertips, rates and ratios).
+
+    chi² = (slope / SE(slope))², SE(slope)² = Σw / (Σw Σwt² − (Σwt)²).
+    """
+    t = np.arange(1, v.shape[1] + 1, dtype=float)
+    w = 1 / se**2
+    slopes = _ols_slopes(v, t, w)
+    s_w, s_t, s_tt = w.sum(axis=1), (w * t).sum(axis=1), (w * t * t).sum(axis=1)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        chi2 = slopes[:, 0] ** 2 * (s_w * s_tt - s_t**2) / s_w
+    return chi2, slopes
+
+
+def _numeric_columns(
+    frame: pd.DataFrame, cols: dict[str, str | None], keys: list[str]
+) -> dict[str, np.ndarray]:
+    what = "fingertips_recent_trend"
+    out = {}
+    for name, col in cols.items():
+        out[name] = (
+            np.full(len(frame), np.nan) if col is None else _require_numeric(frame, col, what, keys)
+        )
+    return out
+
+
+def _check_counts(frame: pd.DataFrame, num: dict[str, np.ndarray], cols: dict, keys, props):
+    what = "fingertips_recent_trend"
+    checks = [
+        (num["numerator"] < 0, f"column {cols['numerator']!r} is negative"),
+        (num["denominator"] < 0, f"column {cols['denominator']!r} is negative"),
+        (
+            props & (num["numerator"] > num["denominator"]),
+            f"numerator ({cols['numerator']!r}) exceeds denominator ({cols['denominator']!r})",
+        ),
+        (num["lower"] > num["upper"], f"lower limit ({cols['lower']!r}) exceeds upper limit"),
+    ]
+    for bad, sentence in checks:
+        if bad.any():
+            raise InputError(
+                f"{what}: {sentence} in {int(bad.sum())} rows: {_describe_rows(frame, bad, keys)}."
+            )
+
+
+def fingertips_recent_trend(
+    frame: pd.DataFrame,
+    *,
+    series: str | Sequence[str] = "series",
+    order: str = "t",
+    numerator: str = "numerator",
+    denominator: str = "denominator",
+    value_type: str = "proportion",
+    polarity: str = "higher_is_better",
+    value: str | None = None,
+    lower_ci: str | None = None,
+    upper_ci: str | None = None,
+    confidence: float = 0.95,
+    suppressed: str | None = None,
+) -> pd.DataFrame:
+    """Fingertips' "recent trend" per series, over its five most recent valid points.
+
+    Proportions: chi-squared test for trend in proportions (Cochran–Armitage, R's
+    ``prop.trend.test(x, n, score = seq_along(x))``), direction from the least-squares slope of
+    logit(p) on time. Rates, ratios and other values: weighted regression of the value on time
+    with weights 1 / variance, chi² = (slope / SE)². Either way the trend is significant when
+    chi² > 9.5495 (:data:`FINGERTIPS_CHI2_CRITICAL`, p < 0.002) and is reported only if the slope
+    keeps its sign when each of the five points is left out in turn; otherwise "no significant
+    change". Time is scored 1..5 over the points used, as Fingertips does.
+
+    Parameters
+    ----------
+    frame
+        Long frame, one row per series × period.
+    series
+        Column(s) identifying a series (for example area and indicator).
+    order
+        Column whose sort order is time order (a year, or labels such as "2016/17").
+    numerator, denominator
+        Counts. Proportions need both; for other value types the value defaults to
+        numerator / denominator and, without confidence limits, its variance to value² /
+        numerator (Poisson count; also right for an observed/expected ratio).
+    value_type
+        "proportion", "rate", "ratio" or "other" for every row, or the name of a column holding
+        one of these per series.
+    polarity
+        "higher_is_better", "lower_is_better" or "no_judgement", or a column of these.
+    value, lower_ci, upper_ci, confidence
+        For non-proportions: the indicator value and its confidence limits, from which
+        SE = (upper − lower) / (2 z), z = norm.ppf((1 + confidence) / 2) (Fingertips: 95% limits,
+        (U − L) / 3.92).
+    suppressed
+        Optional boolean column; True marks a suppressed point, treated as missing.
+
+    Returns
+    -------
+    One row per series: key column(s), ``n_points`` (valid points used, at most 5), ``chi2``,
+    ``p_value`` (chi² on 1 df), ``slope`` (logit slope for proportions, weighted slope
+    otherwise), ``slope_sign``, ``direction`` ("getting better"/"getting worse", or
+    "increasing"/"decreasing" with no_judgement, "no significant change", "could not be
+    calculated"), ``reason`` and ``method``.
+
+    References
+    ----------
+    OHID/PHE, Fingertips trend markers (Public Health Technical Guidance); Fingertips
+    ``TrendMarkerCalculator.cs``; PHEindicatormethods ``assign_trend_markers()``;
+    Armitage (1955); R ``prop.trend.test`` (Peter Dalgaard).
+    """
+    what = "fingertips_recent_trend"
+    keys = _as_list(series)
+    named = [c for c in (value, lower_ci, upper_ci, suppressed) if c is not None]
+    _require_columns(frame, [*keys, order, numerator, denominator, *named], what)
+    if (lower_ci is None) != (upper_ci is None):
+        raise InputError(f"{what}: give both lower_ci and upper_ci, or neither.")
+    if not 0 < confidence < 1:
+        raise InputError(f"{what}: confidence must be between 0 and 1, got {confidence!r}.")
+    _require_unique_time(frame, keys, order, what)
+    vtype = _per_row_setting(frame, value_type, VALUE_TYPES, "value_type", keys)
+    pol = _per_row_setting(frame, polarity, POLARITIES, "polarity", keys)
+    cols = {"numerator": numerator, "denominator": denominator, "value": value}
+    cols |= {"lower": lower_ci, "upper": upper_ci}
+    num = _numeric_columns(frame, cols, keys)
+    props = vtype == "proportion"
+    _check_counts(frame, num, cols, keys, props)
+
+    with np.errstate(invalid="ignore", divide="ignore"):
+        v = num["value"] if value is not None else num["numerator"] / num["denominator"]
+        if lower_ci is not None:
+            z = stats.norm.ppf(0.5 + confidence / 2)
+            se = (num["upper"] - num["lower"]) / (2 * z)
+        else:
+            se = np.abs(v) / np.sqrt(num["numerator"])
+    ok = np.isfinite(num["numerator"]) & np.isfinite(num["denominator"]) & (num["denominator"] > 0)
+    ok &= props | (np.isfinite(v) & np.isfinite(se) & (se > 0))
+    if suppressed is not None:
+        ok &= ~frame[suppressed].fillna(False).astype(bool).to_numpy()
+
+    time_rank = pd.factorize(frame[order], sort=True)[0].astype(float)
+    setting_codes = {
+        "is_prop": props.astype(float),
+        "pol": pd.Categorical(pol, categories=POLARITIES).codes.astype(float),
+    }
+    columns = {
+        "t": time_rank,
+        "x": np.where(ok, num["numerator"], np.nan),
+        "n": np.where(ok, num["denominator"], np.nan),
+        "v": np.where(ok, v, np.nan),
+        "se": np.where(ok, se, np.nan),
+    }
+    index, grids = _layout(frame, keys, time_rank, columns | setting_codes)
+    is_prop = np.nanmax(grids["is_prop"], axis=1) == 1 if len(index) else np.array([], bool)
+    pol_code = np.nanmax(grids["pol"], axis=1).astype(int) if len(index) else np.array([], int)
+    valid = ~np.isnan(grids["x"])
+    n_valid = valid.sum(axis=1)
+    packed = _compact(np.where(valid, 0.0, np.nan), grids["x"], grids["n"], grids["v"], grids["se"])
+    _, gx, gn, gv, gse = packed
+    k = FINGERTIPS_POINTS
+    idx = _last_points(gx, n_valid, k)
+    enough = n_valid >= k
+    x5, n5, v5, se5 = (np.take_along_axis(g, idx, axis=1) for g in (gx, gn, gv, gse))
+    for g in (x5, n5, v5, se5):
+        g[~enough] = 1.0  # placeholders keep the arithmetic quiet; results are masked below
+
+    chi2 = np.full(len(index), np.nan)
+    slopes = np.full((len(index), k + 1), np.nan)
+    if is_prop.any():
+        c, s = _trend_for_proportions(x5[is_prop], n5[is_prop])
+        chi2[is_prop], slopes[is_prop] = c, s
+    if (~is_prop).any():
+        c, s = _trend_for_values(v5[~is_prop], se5[~is_prop])
+        chi2[~is_prop], slopes[~is_prop] = c, s
+    chi2[~enough] = np.nan
+    slopes[~enough] = np.nan
+    slope = slopes[:, 0]
+    sign = np.sign(slopes)
+    consistent = (sign[:, 1:] == sign[:, :1]).all(axis=1)
+    significant = chi2 > FINGERTIPS_CHI2_CRITICAL
+    slope_undefined = enough & np.isnan(slope)
+    trend = enough & significant & consistent & ~slope_undefined
+
+    better = np.array([_DIRECTIONS[p][0] for p in POLARITIES], dtype=object)
+    worse = np.array([_DIRECTIONS[p][1] for p in POLARITIES], dtype=object)
+    direction = np.full(len(index), NO_CHANGE, dtype=object)
+    direction[trend & (slope > 0)] = better[pol_code[trend & (slope > 0)]]
+    direction[trend & (slope < 0)] = worse[pol_code[trend & (slope < 0)]]
+    direction[~enough | slope_undefined] = NOT_CALCULATED
+
+    crit = f"{FINGERTIPS_CHI2_CRITICAL:.4f}"
+    reason = np.full(len(index), f"no significant trend (chi² ≤ {crit})", dtype=object)
+    reason[significant & ~consistent] = (
+        "significant, but the slope changes sign when one point is left out (outlier found)"
+    )
+    reason[trend] = f"significant trend (chi² > {crit}), same slope sign with each point left out"
+    reason[slope_undefined] = (
+        "a proportion of 0 or 1 among the last 5 points: the logit slope is undefined"
+    )
+    few = ~enough
+    reason[few] = [f"fewer than {k} points ({m} available)" for m in n_valid[few]]
+    method = np.where(
+        is_prop,
+        "Fingertips recent trend: chi-squared test for trend in proportions",
+        "Fingertips recent trend: weighted regression (weights 1/variance)",
+    )
+    return index.assign(
+        n_points=np.minimum(n_valid, k).astype(int),
+        chi2=chi2,
+        p_value=stats.chi2.sf(chi2, 1),
+        slope=slope,
+        slope_sign=np.where(np.isnan(slope), 0, np.sign(slope)).astype(int),
+        direction=pd.array(direction.astype(str), dtype="str"),
+        reason=pd.array(reason.astype(str), dtype="str"),
+        method=pd.array(method.astype(str), dtype="str"),
     )
