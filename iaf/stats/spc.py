@@ -1,0 +1,645 @@
+"""XmR statistical process control charts as NHS England's "Making Data Count" draws them.
+
+``xmr`` reproduces ``NHSRplotthedots::ptd_spc()`` 0.2.2 point for point, for many series at
+once: every series (and every rebase group within it) is processed in one pass of numpy array
+operations, with series of equal length stacked into a 2-D array so the run rules become
+sliding-window sums along the time axis. ``xmr_summary`` gives one row per series × rebase
+group with the variation and assurance icons.
+
+Method, in the order the reference package applies it, per series × rebase group:
+
+1. Centre line = mean of the first ``fix_after_n_points`` values (all values by default),
+   computed exactly as R's ``mean()`` does (see ``_r_mean``): a float64 mean is one ulp off
+   often enough to turn "on the mean" into "below the mean".
+2. Moving ranges |x_t - x_{t-1}|; by default ranges ≥ 3.267·MR̄ are screened out and MR̄
+   recomputed. Process limits = mean ± 2.66·MR̄; "close to limits" = beyond mean ± (2/3)·2.66·MR̄
+   (2σ) but not beyond the limits (3σ).
+3. Rules, one function each, precedence decided once in ``_special_cause_code``:
+   outside the limits; a 7-point trend (a tie breaks it); 2 of 3 consecutive points close to
+   the limits with all 3 on the same side of the mean; 7 consecutive points on one side of the
+   mean (a point on the mean breaks it). A missing value breaks every run and is never flagged.
+4. Polarity last: high/low becomes improvement/concern from ``improvement``, or neutral.
+
+``rules="2023"`` is the November 2023 Making Data Count revision of the two-in-three rule, in
+which points beyond the limits also count towards "2 of 3 beyond 2σ" (NHSRplotthedots 0.2.2,
+like the 2019 guidance, counts only points strictly between 2σ and 3σ). Those points still take
+the higher-precedence "outside limits" label; the difference is that the *other* points of the
+three can now be flagged. The default is ``"2019"``, the reference package.
+
+References
+----------
+NHS England and NHS Improvement (2019). *Making Data Count: Getting started* and *Strengthening
+your decisions*. https://www.england.nhs.uk/publication/making-data-count/
+NHS England (2023). *Making Data Count* SPC guidance and tools, updated November 2023.
+NHS-R Community. NHSRplotthedots 0.2.2, ``ptd_spc()``, commit 050b07d7 (``R/ptd_spc_standard.R``,
+``R/ptd_calculate_point_type.R``, ``R/ptd_add_short_group_warnings.R``,
+``R/ptd_calculate_assurance_type.R``, ``R/ptd_add_rebase_column.R``).
+Wheeler D.J. (2000). *Understanding Variation*, 2nd ed. SPC Press (XmR, d2 = 1.128, D4 = 3.267).
+R Core Team. ``src/main/summary.c`` (``real_mean``: long double sum, then a correcting pass).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any, Literal
+
+import numpy as np
+import pandas as pd
+
+from iaf.errors import InputError
+
+__all__ = [
+    "ASSURANCE_TYPES",
+    "IMPROVEMENT_DIRECTIONS",
+    "POINT_TYPES",
+    "RULE_SETS",
+    "SPC_LABELS",
+    "xmr",
+    "xmr_summary",
+]
+
+# Constants hard-coded by NHSRplotthedots (R/ptd_spc_standard.R), kept to the digit to match it.
+# 2.66 = 3 / d2 with d2 = 1.128 (the bias constant of a moving range of 2), rounded as MDC does.
+LIMIT_SIGMAS = 2.66
+# (2/3)·2.66: the 2σ line; "close to limits" lies beyond it but inside the 3σ limits.
+CLOSE_SIGMAS = 2 * (LIMIT_SIGMAS / 3)
+# D4 for ranges of 2 points: moving ranges at or above 3.267·MR̄ are screened out of MR̄.
+MR_SCREEN = 3.267
+TREND_POINTS = 7  # a run of 7 strictly rising or falling points
+RUN_POINTS = 7  # 7 points on one side of the mean
+TWO_IN_THREE = (2, 3)
+# ptd_add_short_group_warnings(warning_threshold = 13): groups of ≤ 12 points have "trial limits".
+SHORT_GROUP_THRESHOLD = 13
+
+IMPROVEMENT_DIRECTIONS = {"increase": 1, "neutral": 0, "decrease": -1}
+RULE_SETS = ("2019", "2023")
+
+COMMON_CAUSE = "Common Cause"
+# special_cause_type labels (NHSRplotthedots spelling), as (high, low) pairs in rule precedence.
+_RULE_LABELS = (
+    ("Above UCL", "Below LCL"),
+    ("7 Point Trend (Increasing)", "7 Point Trend (Decreasing)"),
+    ("2 in 3 Above CL", "2 in 3 Below CL"),
+    ("7 Points Above CL", "7 Points Below CL"),
+)
+SPC_LABELS: tuple[str, ...] = (COMMON_CAUSE, *(label for pair in _RULE_LABELS for label in pair))
+
+# point_type values; they are also the variation icon names (variation_type_last_point).
+POINT_TYPES: tuple[str, ...] = (
+    "common_cause",
+    "special_cause_improvement",
+    "special_cause_concern",
+    "special_cause_neutral_high",
+    "special_cause_neutral_low",
+)
+ASSURANCE_TYPES: tuple[str, ...] = ("consistent_pass", "consistent_fail", "inconsistent")
+
+_OUTPUT_COLUMNS = [
+    "series",
+    "period",
+    "value",
+    "rebase_group",
+    "mean",
+    "lpl",
+    "upl",
+    "outside_limits",
+    "relative_to_mean",
+    "close_to_limits",
+    "special_cause_type",
+    "special_cause_flag",
+    "point_type",
+    "short_group_warning",
+    "target",
+    "improvement",
+    "rules",
+]
+
+
+# --------------------------------------------------------------------------------------------
+# Public API
+# --------------------------------------------------------------------------------------------
+
+
+def xmr(
+    frame: pd.DataFrame,
+    *,
+    series: str = "series",
+    period: str = "period",
+    value: str = "value",
+    improvement: Literal["increase", "decrease", "neutral"] = "increase",
+    rebase: Sequence[Any] | Mapping[Any, Sequence[Any]] | None = None,
+    fix_after_n_points: int | None = None,
+    target: float | Mapping[Any, float] | None = None,
+    screen_outliers: bool = True,
+    rules: Literal["2019", "2023"] = "2019",
+) -> pd.DataFrame:
+    """XmR chart points for every series in ``frame`` (NHSRplotthedots 0.2.2 ``ptd_spc``).
+
+    Parameters
+    ----------
+    frame
+        Long data: one row per series × period. Missing values are kept (they get no flag and
+        break runs, as in NHSRplotthedots).
+    series, period, value
+        Column names. Periods must sort in time order (dates or sortable period keys).
+    improvement
+        ``"increase"``, ``"decrease"`` or ``"neutral"``.
+    rebase
+        Periods at which a new group (new mean and limits) starts: one list for all series, or a
+        mapping series → list.
+    fix_after_n_points
+        Compute the mean and limits from the first n points of each group only.
+    target
+        One target for all series, or a mapping series → target (feeds the assurance icon).
+    screen_outliers
+        Screen moving ranges ≥ 3.267·MR̄ out before computing the limits (default, as MDC).
+    rules
+        ``"2019"`` (NHSRplotthedots 0.2.2, default) or ``"2023"``, where points beyond the
+        limits also count towards two-in-three.
+
+    Returns
+    -------
+    pandas.DataFrame
+        One row per point, sorted by series and period, with columns ``series, period, value,
+        rebase_group, mean, lpl, upl, outside_limits, relative_to_mean, close_to_limits,
+        special_cause_type, special_cause_flag, point_type, short_group_warning, target,
+        improvement, rules``. ``outside_limits`` and ``close_to_limits`` are nullable booleans
+        (missing where the value or the limits are missing).
+
+    References
+    ----------
+    NHS England "Making Data Count" (2019; two-in-three revised 2023); NHSRplotthedots 0.2.2.
+    """
+    _validate_options(improvement, rules, fix_after_n_points, screen_outliers)
+    data = _validated_frame(frame, series, period, value)
+    data = data.sort_values(["series", "period"], kind="stable", ignore_index=True)
+
+    is_rebase = _rebase_flags(data, rebase)
+    series_codes, series_uniques = pd.factorize(data["series"], sort=False)
+    new_series = np.r_[True, series_codes[1:] != series_codes[:-1]]
+    rebase_group = pd.Series(is_rebase.astype(np.int64)).groupby(series_codes).cumsum().to_numpy()
+    starts = np.flatnonzero(new_series | is_rebase)
+    lengths = np.diff(np.r_[starts, len(data)])
+
+    y = data["value"].to_numpy(dtype=np.float64, na_value=np.nan)
+    cols = _compute_segments(
+        y,
+        starts,
+        lengths,
+        fix_after_n_points=fix_after_n_points,
+        screen_outliers=screen_outliers,
+        rules=rules,
+    )
+
+    direction = IMPROVEMENT_DIRECTIONS[improvement]
+    type_code = cols.pop("type_code")
+    point_code = _point_type_code(type_code, direction)
+    n = len(data)
+    return pd.DataFrame(
+        {
+            "series": data["series"],
+            "period": data["period"],
+            "value": y,
+            "rebase_group": rebase_group,
+            "mean": cols["mean"],
+            "lpl": cols["lpl"],
+            "upl": cols["upl"],
+            "outside_limits": pd.array(cols["outside"], dtype="boolean"),
+            "relative_to_mean": cols["rtm"],
+            "close_to_limits": pd.array(cols["close"], dtype="boolean"),
+            "special_cause_type": pd.Categorical.from_codes(type_code, categories=SPC_LABELS),
+            "special_cause_flag": type_code != 0,
+            "point_type": pd.Categorical.from_codes(point_code, categories=POINT_TYPES),
+            "short_group_warning": np.repeat(lengths < SHORT_GROUP_THRESHOLD, lengths),
+            "target": _target_column(data["series"], target, series_uniques),
+            "improvement": pd.Categorical(
+                [improvement] * n if n else [], categories=list(IMPROVEMENT_DIRECTIONS)
+            ),
+            "rules": pd.Categorical([rules] * n if n else [], categories=list(RULE_SETS)),
+        },
+        columns=_OUTPUT_COLUMNS,
+    )
+
+
+def xmr_summary(points: pd.DataFrame) -> pd.DataFrame:
+    """One row per series × rebase group of an ``xmr`` result, with the MDC icons.
+
+    Columns: ``series, rebase_group, mean, lpl, upl, n, common_cause,
+    special_cause_improvement, special_cause_concern, variation_type_last_point,
+    assurance_type``. The variation icon is the point type of the group's last period. The
+    assurance icon (``summary.ptd_spc_df`` / ``ptd_calculate_assurance_type``) compares the
+    series' last target with its last limits and is given on the series' last rebase group only;
+    it is missing when no series has a target or the direction is neutral. As in NHSRplotthedots,
+    once any target is set a series without one is "inconsistent".
+    """
+    missing = [c for c in _OUTPUT_COLUMNS if c not in points.columns]
+    if missing:
+        raise InputError(
+            f"xmr_summary needs the frame returned by xmr(); columns {missing} are missing."
+        )
+    keys = ["series", "rebase_group"]
+    point_type = points["point_type"].astype(str)
+    grouped = points.assign(
+        special_cause_improvement=point_type == "special_cause_improvement",
+        special_cause_concern=point_type == "special_cause_concern",
+        variation_type_last_point=point_type,
+    ).groupby(keys, sort=False, observed=True)
+    summary = grouped.agg(
+        mean=("mean", "first"),
+        lpl=("lpl", "first"),
+        upl=("upl", "first"),
+        n=("value", "size"),
+        special=("special_cause_flag", "sum"),
+        special_cause_improvement=("special_cause_improvement", "sum"),
+        special_cause_concern=("special_cause_concern", "sum"),
+        variation_type_last_point=("variation_type_last_point", "last"),
+        target=("target", "last"),
+        improvement=("improvement", "first"),
+    ).reset_index()
+    summary = summary.assign(common_cause=summary["n"] - summary["special"])
+
+    last_group = ~summary["series"].duplicated(keep="last").to_numpy()
+    direction = summary["improvement"].astype(str).map(IMPROVEMENT_DIRECTIONS).to_numpy()
+    has_targets = points["target"].notna().any()
+    assurance = _assurance_type(
+        summary["target"].to_numpy(float),
+        summary["lpl"].to_numpy(float),
+        summary["upl"].to_numpy(float),
+        direction,
+    )
+    assurance = np.where(last_group & has_targets & (direction != 0), assurance, None)
+    return summary.assign(assurance_type=pd.array(assurance, dtype="str"))[
+        [
+            "series",
+            "rebase_group",
+            "mean",
+            "lpl",
+            "upl",
+            "n",
+            "common_cause",
+            "special_cause_improvement",
+            "special_cause_concern",
+            "variation_type_last_point",
+            "assurance_type",
+        ]
+    ]
+
+
+# --------------------------------------------------------------------------------------------
+# Boundary validation
+# --------------------------------------------------------------------------------------------
+
+
+def _validate_options(improvement: str, rules: str, fix_after_n_points: Any, screen: Any) -> None:
+    if improvement not in IMPROVEMENT_DIRECTIONS:
+        raise InputError(
+            f"improvement must be one of {sorted(IMPROVEMENT_DIRECTIONS)}, not {improvement!r}."
+        )
+    if rules not in RULE_SETS:
+        raise InputError(f"rules must be one of {list(RULE_SETS)}, not {rules!r}.")
+    if fix_after_n_points is not None and (
+        isinstance(fix_after_n_points, bool)
+        or not isinstance(fix_after_n_points, int | np.integer)
+        or fix_after_n_points < 2
+    ):
+        raise InputError(
+            f"fix_after_n_points must be a whole number of at least 2, not {fix_after_n_points!r}."
+        )
+    if not isinstance(screen, bool | np.bool_):
+        raise InputError(f"screen_outliers must be True or False, not {screen!r}.")
+
+
+def _describe_rows(data: pd.DataFrame, mask: np.ndarray, limit: int = 5) -> str:
+    rows = data.loc[mask, ["series", "period"]].head(limit)
+    listed = ", ".join(f"{s} {p}" for s, p in rows.itertuples(index=False))
+    more = "" if mask.sum() <= limit else ", ..."
+    return f"{int(mask.sum())} rows: {listed}{more}"
+
+
+def _validated_frame(frame: pd.DataFrame, series: str, period: str, value: str) -> pd.DataFrame:
+    if not isinstance(frame, pd.DataFrame):
+        raise InputError(f"xmr needs a pandas DataFrame, not {type(frame).__name__}.")
+    absent = [c for c in (series, period, value) if c not in frame.columns]
+    if absent:
+        raise InputError(f"columns {absent} are not in the frame (it has {list(frame.columns)}).")
+    data = pd.DataFrame(
+        {"series": frame[series].to_numpy(), "period": frame[period], "value": frame[value]}
+    ).reset_index(drop=True)
+
+    for column, name in (("series", series), ("period", period)):
+        bad = data[column].isna().to_numpy()
+        if bad.any():
+            raise InputError(f"column '{name}' is missing in {int(bad.sum())} rows.")
+
+    raw = data["value"]
+    if pd.api.types.is_bool_dtype(raw) or not (
+        pd.api.types.is_numeric_dtype(raw) or raw.dtype == object
+    ):
+        raise InputError(f"column '{value}' must be numeric (it is {raw.dtype}).")
+    numeric = pd.to_numeric(raw, errors="coerce").astype("float64")
+    bad = (numeric.isna() & raw.notna()).to_numpy()
+    if bad.any():
+        raise InputError(f"column '{value}' has non-numeric values in {_describe_rows(data, bad)}.")
+    bad = np.isinf(numeric.to_numpy())
+    if bad.any():
+        raise InputError(f"column '{value}' has infinite values in {_describe_rows(data, bad)}.")
+    data = data.assign(value=numeric)
+
+    dup = data.duplicated(["series", "period"], keep=False).to_numpy()
+    if dup.any():
+        raise InputError(
+            f"each ({series}, {period}) must appear once; "
+            f"duplicated in {_describe_rows(data, dup)}."
+        )
+    return data
+
+
+def _as_period_values(values: Sequence[Any], periods: pd.Series) -> pd.Index:
+    index = pd.Index(list(values))
+    if pd.api.types.is_datetime64_any_dtype(periods.dtype):
+        return pd.DatetimeIndex(pd.to_datetime(index)).as_unit(periods.dt.unit)
+    return index
+
+
+def _rebase_flags(data: pd.DataFrame, rebase: Any) -> np.ndarray:
+    """True where a new rebase group starts (ptd_add_rebase_column)."""
+    if rebase is None:
+        return np.zeros(len(data), dtype=bool)
+    if isinstance(rebase, Mapping):
+        unknown = set(rebase) - set(data["series"].unique())
+        if unknown:
+            raise InputError(
+                f"rebase names series that are not in the data: {sorted(map(str, unknown))}."
+            )
+        pairs = pd.MultiIndex.from_tuples(
+            [
+                (s, p)
+                for s, periods in rebase.items()
+                for p in _as_period_values(periods, data["period"])
+            ]
+        )
+        return pd.MultiIndex.from_frame(data[["series", "period"]]).isin(pairs)
+    if isinstance(rebase, str) or not isinstance(
+        rebase, Sequence | np.ndarray | pd.Index | pd.Series
+    ):
+        rebase = [rebase]
+    return data["period"].isin(_as_period_values(rebase, data["period"])).to_numpy()
+
+
+def _target_column(series: pd.Series, target: Any, known: pd.Index) -> np.ndarray:
+    if target is None:
+        return np.full(len(series), np.nan)
+    if isinstance(target, Mapping):
+        unknown = set(target) - set(known)
+        if unknown:
+            raise InputError(
+                f"target names series that are not in the data: {sorted(map(str, unknown))}."
+            )
+        try:
+            mapping = {k: float(v) for k, v in target.items()}
+        except (TypeError, ValueError) as exc:
+            raise InputError(f"every target must be a number ({exc}).") from None
+        return series.map(mapping).to_numpy(dtype=np.float64, na_value=np.nan)
+    try:
+        return np.full(len(series), float(target))
+    except (TypeError, ValueError):
+        raise InputError(
+            f"target must be a number or a mapping series → number, not {target!r}."
+        ) from None
+
+
+# --------------------------------------------------------------------------------------------
+# Limits (ptd_spc_standard)
+# --------------------------------------------------------------------------------------------
+
+
+def _r_mean(x: np.ndarray) -> np.ndarray:
+    """Row means as R's ``mean(x, na.rm = TRUE)``: NaN-free sum in long double, taken
+    sequentially, divided by n, then corrected by the mean of the residuals (R summary.c
+    ``real_mean``). Rows with no values give NaN.
+    """
+    ok = ~np.isnan(x)
+    n = ok.sum(axis=1)
+    xl = np.where(ok, x, 0.0).astype(np.longdouble)
+    s = np.zeros(x.shape[0], dtype=np.longdouble)
+    # column by column: R adds in order; numpy's row sums are pairwise and differ in the last bits
+    for j in range(x.shape[1]):
+        s += xl[:, j]
+    with np.errstate(invalid="ignore", divide="ignore"):
+        s = s / n
+        t = np.zeros_like(s)
+        for j in range(x.shape[1]):
+            t += np.where(ok[:, j], xl[:, j] - s, 0.0)
+        s = np.where(np.isfinite(s), s + t / n, s)
+    return s.astype(np.float64)
+
+
+def _limits(
+    y: np.ndarray, fix_after_n_points: int | None, screen_outliers: bool
+) -> tuple[np.ndarray, np.ndarray]:
+    """Centre line and mean moving range for each row (one group per row)."""
+    fixed = y if fix_after_n_points is None else y[:, :fix_after_n_points]
+    mean = _r_mean(fixed)
+    mr = np.abs(np.diff(fixed, axis=1))
+    amr = _r_mean(mr)
+    if screen_outliers:
+        with np.errstate(invalid="ignore"):
+            mr = np.where(mr < MR_SCREEN * amr[:, None], mr, np.nan)
+        amr = _r_mean(mr)
+    return mean, amr
+
+
+# --------------------------------------------------------------------------------------------
+# Sliding windows along axis 1 (time) of a (groups × points) array
+# --------------------------------------------------------------------------------------------
+
+
+def _window_sum(b: np.ndarray, w: int) -> np.ndarray:
+    """Sum of the w points ending at each point; 0 where fewer than w points precede it."""
+    c = np.pad(np.cumsum(b, axis=1, dtype=np.int64), ((0, 0), (1, 0)))
+    out = np.zeros(b.shape, dtype=np.int64)
+    if b.shape[1] >= w:
+        out[:, w - 1 :] = c[:, w:] - c[:, :-w]
+    return out
+
+
+def _window_all(b: np.ndarray, w: int) -> np.ndarray:
+    return _window_sum(b, w) == w
+
+
+def _part_of(ends: np.ndarray, w: int) -> np.ndarray:
+    """Points belonging to any w-point window whose last point is marked in ``ends``."""
+    length = ends.shape[1]
+    c = np.pad(np.cumsum(ends, axis=1, dtype=np.int64), ((0, 0), (1, 0)))
+    upto = np.minimum(np.arange(length) + w, length)
+    return (c[:, upto] - c[:, :length]) > 0
+
+
+# --------------------------------------------------------------------------------------------
+# Rules: one function each, returning "this point is part of a signal"
+# --------------------------------------------------------------------------------------------
+
+
+def rule_outside_limits(outside: np.ndarray) -> np.ndarray:
+    """A point above the upper or below the lower process limit."""
+    return outside
+
+
+def rule_trend(y: np.ndarray, n: int = TREND_POINTS) -> np.ndarray:
+    """Part of n consecutive points each strictly above (or below) the one before; a tie or a
+    missing value breaks the trend (ptd_seven_point_trend / ptd_part_of_seven_trend)."""
+    with np.errstate(invalid="ignore"):
+        step = np.sign(np.diff(y, axis=1))
+    ends = np.zeros(y.shape, dtype=bool)
+    ends[:, 1:] = _window_all(step == 1, n - 1) | _window_all(step == -1, n - 1)
+    return _part_of(ends, n)
+
+
+def rule_two_in_three(
+    beyond_2sigma: np.ndarray, side: np.ndarray, k: int = TWO_IN_THREE[0], w: int = TWO_IN_THREE[1]
+) -> np.ndarray:
+    """A point beyond 2σ that is one of k of w consecutive points beyond 2σ, all w on the same
+    side of the mean (ptd_two_in_three / ptd_part_of_two_in_three, fixed for issue #143)."""
+    same_side = _window_all(side == 1, w) | _window_all(side == -1, w)
+    ends = (_window_sum(beyond_2sigma, w) >= k) & same_side
+    return _part_of(ends, w) & beyond_2sigma
+
+
+def rule_run(side: np.ndarray, n: int = RUN_POINTS) -> np.ndarray:
+    """Part of n consecutive points on the same side of the mean; a point on the mean (side 0)
+    or a missing value breaks the run (ptd_seven_point_one_side_mean)."""
+    return _part_of(_window_all(side == 1, n) | _window_all(side == -1, n), n)
+
+
+def _trend_direction(y: np.ndarray, trend: np.ndarray) -> np.ndarray:
+    """Direction of the trend a point belongs to: the step to the next point when that point is in
+    a trend too, else the step from the previous point (as ptd_special_cause_type)."""
+    with np.errstate(invalid="ignore"):
+        step = np.sign(np.diff(y, axis=1))
+    zeros = np.zeros((y.shape[0], 1))
+    right = np.concatenate([step, step[:, -1:]], axis=1) if y.shape[1] > 1 else zeros
+    left = np.concatenate([zeros, step], axis=1)
+    next_in_trend = np.concatenate([trend[:, 1:], np.zeros_like(trend[:, :1])], axis=1)
+    return np.where(next_in_trend & trend, right, left)
+
+
+def _special_cause_code(
+    outside: np.ndarray,
+    trend: np.ndarray,
+    two_in_three: np.ndarray,
+    run: np.ndarray,
+    side: np.ndarray,
+    trend_direction: np.ndarray,
+) -> np.ndarray:
+    """Index into SPC_LABELS. Precedence lives here and only here: outside limits, trend,
+    two-in-three, run. The label's high/low comes from the side of the mean, or for a trend from
+    its direction."""
+    rule = np.select([outside, trend, two_in_three, run], [1, 2, 3, 4], default=0)
+    low = np.where(rule == 2, trend_direction != 1, side != 1)
+    return np.where(rule == 0, 0, 2 * rule - 1 + low).astype(np.int8)
+
+
+# Codes into SPC_LABELS: 0 is common cause, odd codes are high / increasing, even low / decreasing.
+def _point_type_code(type_code: np.ndarray, direction: int) -> np.ndarray:
+    """Polarity, applied last: index into POINT_TYPES."""
+    high = (type_code % 2) == 1
+    improvement, concern, neutral_high, neutral_low = (
+        POINT_TYPES.index(name)
+        for name in (
+            "special_cause_improvement",
+            "special_cause_concern",
+            "special_cause_neutral_high",
+            "special_cause_neutral_low",
+        )
+    )
+    if direction == 0:
+        special = np.where(high, neutral_high, neutral_low)
+    else:
+        special = np.where(high == (direction == 1), improvement, concern)
+    return np.where(type_code == 0, 0, special).astype(np.int8)
+
+
+# --------------------------------------------------------------------------------------------
+# Driver: groups of equal length stacked as 2-D arrays
+# --------------------------------------------------------------------------------------------
+
+
+def _compute_segments(
+    y: np.ndarray,
+    starts: np.ndarray,
+    lengths: np.ndarray,
+    *,
+    fix_after_n_points: int | None,
+    screen_outliers: bool,
+    rules: str,
+) -> dict[str, np.ndarray]:
+    n = len(y)
+    out = {
+        "mean": np.full(n, np.nan),
+        "lpl": np.full(n, np.nan),
+        "upl": np.full(n, np.nan),
+        "outside": np.full(n, np.nan),
+        "close": np.full(n, np.nan),
+        "rtm": np.full(n, np.nan),
+        "type_code": np.zeros(n, dtype=np.int8),
+    }
+    for length in np.unique(lengths):
+        idx = starts[lengths == length][:, None] + np.arange(length)
+        res = _segment_block(y[idx], fix_after_n_points, screen_outliers, rules)
+        for key, values in res.items():
+            out[key][idx] = values
+    return out
+
+
+def _segment_block(
+    y: np.ndarray, fix_after_n_points: int | None, screen_outliers: bool, rules: str
+) -> dict[str, np.ndarray]:
+    """All columns for a (groups × points) block of equal-length groups."""
+    mean, amr = _limits(y, fix_after_n_points, screen_outliers)
+    mean, amr = mean[:, None], amr[:, None]
+    lpl, upl = mean - LIMIT_SIGMAS * amr, mean + LIMIT_SIGMAS * amr
+    nlpl, nupl = mean - CLOSE_SIGMAS * amr, mean + CLOSE_SIGMAS * amr
+    missing = np.isnan(y) | np.isnan(lpl)
+    with np.errstate(invalid="ignore"):
+        outside = (y > upl) | (y < lpl)
+        close = ~outside & ((y < nlpl) | (y > nupl)) & ~missing
+        rtm = np.sign(y - mean)
+    side = np.nan_to_num(rtm, nan=0.0)
+
+    beyond_2sigma = close | outside if rules == "2023" else close
+    trend = rule_trend(y)
+    code = _special_cause_code(
+        rule_outside_limits(outside),
+        trend,
+        rule_two_in_three(beyond_2sigma, side),
+        rule_run(side),
+        side,
+        _trend_direction(y, trend),
+    )
+    shape = y.shape
+    return {
+        "mean": np.broadcast_to(mean, shape),
+        "lpl": np.broadcast_to(lpl, shape),
+        "upl": np.broadcast_to(upl, shape),
+        "outside": np.where(missing, np.nan, outside),
+        "close": np.where(missing, np.nan, close),
+        "rtm": rtm,
+        "type_code": code,
+    }
+
+
+def _assurance_type(
+    target: np.ndarray, lpl: np.ndarray, upl: np.ndarray, direction: np.ndarray
+) -> np.ndarray:
+    """ptd_calculate_assurance_type: a target beyond the limits is always (or never) met."""
+    increasing = direction == 1
+    with np.errstate(invalid="ignore"):
+        above, below = target > upl, target < lpl
+    return np.select(
+        [above, below],
+        [
+            np.where(increasing, "consistent_fail", "consistent_pass"),
+            np.where(increasing, "consistent_pass", "consistent_fail"),
+        ],
+        default="inconsistent",
+    ).astype(object)
