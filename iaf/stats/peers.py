@@ -137,6 +137,29 @@ def _distance_rows(z: np.ndarray, rows: slice, w: np.ndarray) -> np.ndarray:
     return np.sqrt((w * diff * diff).sum(axis=2))
 
 
+def _k_smallest(d: np.ndarray, code_rank: np.ndarray, k: int) -> np.ndarray:
+    """Column indices of each row's k smallest d, ties broken by code rank.
+
+    Partition to a few more than k candidates and sort those by (distance, code); a row with
+    ties at the k-th distance left outside the candidates is sorted in full.
+    """
+    n_cols = d.shape[1]
+    m = min(n_cols, k + 8)
+    if m < n_cols:
+        cand = np.argpartition(d, m - 1, axis=1)[:, :m]
+    else:
+        cand = np.tile(np.arange(n_cols), (d.shape[0], 1))
+    cd = np.take_along_axis(d, cand, axis=1)
+    order = np.lexsort((code_rank[cand], cd), axis=1)
+    cand = np.take_along_axis(cand, order, axis=1)[:, :k]
+    kth = np.take_along_axis(cd, order, axis=1)[:, k - 1 : k]
+    spill = (d <= kth).sum(axis=1) > (cd <= kth).sum(axis=1)
+    if spill.any():
+        tie = np.broadcast_to(code_rank, (int(spill.sum()), n_cols))
+        cand[spill] = np.lexsort((tie, d[spill]), axis=1)[:, :k]
+    return cand
+
+
 def nearest_neighbours(
     areas: pd.DataFrame,
     variables: Sequence[str],
@@ -187,8 +210,7 @@ def nearest_neighbours(
         d[np.arange(d.shape[0]), np.arange(rows.start, rows.stop)] = np.inf
         # Distances equal up to rounding noise (1e-12 in z units) count as ties, which the
         # peer code breaks; lexsort's last key is primary.
-        tie = np.broadcast_to(code_rank, d.shape)
-        order = np.lexsort((tie, np.round(d, _TIE_DECIMALS)), axis=1)[:, :k]
+        order = _k_smallest(np.round(d, _TIE_DECIMALS), code_rank, k)
         peer_idx[rows] = order
         peer_dist[rows] = np.take_along_axis(d, order, axis=1)
     return pd.DataFrame(
