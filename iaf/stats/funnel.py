@@ -1,0 +1,784 @@
+"""Funnel plots with overdispersion, reproducing FunnelPlotR 0.6.0 (Spiegelhalter 2005).
+
+Each unit's indicator is transformed (arcsine-square-root for proportions ``"PR"``, log for
+standardised ratios ``"SR"`` with the SHMI method, square root with the CQC method, log of the
+continuity-corrected ratio for ratios of counts ``"RC"``) and turned into a z-score against the
+funnel's target. The z-scores are winsorised (CQC, PR, RC) or truncated (SHMI) at ``trim`` in each
+tail, the dispersion ratio is ``phi = mean(z²)`` and the between-unit variance ``tau²`` is the
+DerSimonian–Laird estimate. Limits are widened by ``tau²`` only when it is positive — FunnelPlotR's
+rule, which is ``n·phi > n − 1``; otherwise the unadjusted limits are in effect (exact Poisson for
+SR, the transformed normal approximation for PR and RC).
+
+Departure from FunnelPlotR (the one deliberate one)
+    FunnelPlotR 0.6.0 draws CQC (``sr_method="CQC"``) overdispersed limits on the square-root scale
+    and never back-transforms them, so it plots ``1 ± z·sqrt(1/(4E) + tau²)`` against a ratio on
+    the natural scale (its open issue #33). By default (``cqc_squared_limits=True``) we square them:
+    ``(max(0, 1 − z·sd))²`` and ``(1 + z·sd)²`` with ``sd = sqrt(1/(4E) + tau²)``, flooring the root
+    at zero because a square root cannot be negative. ``cqc_squared_limits=False`` reproduces the
+    package exactly, including its outlier flags.
+
+Other behaviour worth knowing (all as FunnelPlotR does it)
+    * Duplicate groups are summed before anything else.
+    * Groups whose denominator sums to zero or is missing are dropped, and named in ``dropped``.
+    * SHMI rounds each expected count to 2 decimal places for the transform and the limits; the
+      ratio (``value``) still uses the unrounded expected.
+    * The z constants are FunnelPlotR's hard-coded 1.959964 and 3.090232; exact Poisson limits use
+      chi-squared quantiles at 2.5%/97.5% and 0.1%/99.9%.
+    * PR limits whose angle leaves [0, π/2] are truncated to 0 (lower) or 1 (upper) where they stop
+      being monotone against the next denominator on FunnelPlotR's lookup grid (1,000 points from 3
+      to the ceiling of the largest denominator, plus the data's denominators).
+    * With ``adjust=False`` phi and tau² are not estimated and are reported as 0.
+    * A funnel of one unit cannot estimate a between-unit variance: tau² is 0 (FunnelPlotR would
+      divide by zero).
+
+References
+----------
+Spiegelhalter DJ (2005). Funnel plots for comparing institutional performance. Statistics in
+Medicine 24:1185–1202. doi:10.1002/sim.1970
+Spiegelhalter DJ, Sherlaw-Johnson C, Bardsley M et al. (2012). Statistical methods for healthcare
+regulation: rating, screening and surveillance. JRSS A 175:1–47.
+doi:10.1111/j.1467-985X.2011.01010.x
+DerSimonian R, Laird N (1986). Meta-analysis in clinical trials. Controlled Clinical Trials
+7:177–188. doi:10.1016/0197-2456(86)90046-2
+NHS Digital. Summary Hospital-level Mortality Indicator (SHMI) methodology (truncation, rounding).
+Wiles C (2023). FunnelPlotR 0.6.0, https://github.com/nhs-r-community/FunnelPlotR (issue #33: CQC).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Hashable, Iterable, Sequence
+from dataclasses import dataclass
+from typing import Any, Literal
+
+import numpy as np
+import pandas as pd
+from scipy import special
+
+from iaf.errors import InputError
+
+__all__ = ["FunnelResult", "funnel", "funnel_by", "polarity_concern"]
+
+DataType = Literal["PR", "SR", "RC"]
+SrMethod = Literal["SHMI", "CQC"]
+
+# FunnelPlotR hard-codes these two-sided normal quantiles to 7 significant figures
+# (qnorm(0.975), qnorm(0.999)); using them, not scipy's full-precision values, is what reproduces
+# its limits to 1e-9.
+Z_95_FUNNELPLOTR = 1.959964
+Z_998_FUNNELPLOTR = 3.090232
+_Z = {"95": Z_95_FUNNELPLOTR, "998": Z_998_FUNNELPLOTR}
+# Upper-tail probability for each band's exact Poisson limits (two-sided 95% and 99.8%).
+_ALPHA = {"95": 0.025, "998": 0.001}
+_LIMITS = {95.0: "95", 99.8: "998"}
+# FunnelPlotR's lookup grid for PR limits: 1,000 points from 3 to ceiling(max denominator).
+_PR_GRID_FROM = 3.0
+_PR_GRID_LENGTH = 1000
+
+_LIMIT_COLUMNS = [f"{side}_{band}" for band in ("95", "998") for side in ("lower", "upper")]
+_POINT_COLUMNS = [
+    "group",
+    "numerator",
+    "denominator",
+    "value",
+    "target",
+    "y",
+    "z",
+    "z_winsorised",
+    "trimmed",
+    *_LIMIT_COLUMNS,
+    *(f"unadjusted_{c}" for c in _LIMIT_COLUMNS),
+    *(f"adjusted_{c}" for c in _LIMIT_COLUMNS),
+    "outlier",
+]
+_OUTLIER_LABELS = ["", "high", "low"]
+
+
+@dataclass(frozen=True, eq=False)
+class FunnelResult:
+    """One funnel: a row per group and the funnel's overdispersion estimates.
+
+    ``points`` columns: ``group``, ``numerator``, ``denominator`` (SHMI-rounded when that applies),
+    ``value`` (the ratio × multiplier, on the limits' scale), ``target`` (centre line × multiplier),
+    ``y`` (transformed value), ``z`` (unadjusted z-score), ``z_winsorised`` (winsorised z, NaN where
+    SHMI truncated it), ``trimmed`` (winsorised or truncated), ``lower_95``/``upper_95``/
+    ``lower_998``/``upper_998`` (the limits in effect at the unit's denominator), the same with
+    ``unadjusted_`` and ``adjusted_`` prefixes, and ``outlier`` ("high", "low" or "") against the
+    chosen ``limit``.
+    """
+
+    points: pd.DataFrame
+    phi: float
+    tau2: float
+    adjusted: bool
+    target: float
+    data_type: str
+    dropped: tuple[Any, ...] = ()
+    sr_method: str = "SHMI"
+    limit: float = 99.8
+    multiplier: float = 1.0
+    cqc_squared_limits: bool = True
+
+    def limits_grid(self, n_points: int = 200) -> pd.DataFrame:
+        """Limits on a grid of denominators for drawing the funnel lines.
+
+        The grid is geometric from the smallest to the largest denominator (the funnel bends most
+        at small denominators). Columns: ``denominator``, ``target``, the in-effect limits and the
+        ``unadjusted_``/``adjusted_`` limits, as in ``points``.
+        """
+        if n_points < 2:
+            raise InputError(f"n_points must be at least 2 to draw a line; got {n_points}.")
+        den = self.points["denominator"].to_numpy(dtype=float)
+        grid = np.unique(np.geomspace(den.min(), den.max(), n_points))
+        natural_target = self.target / self.multiplier
+        fid = np.zeros(grid.size, dtype=np.intp)
+        limits = _all_limits(
+            grid,
+            fid,
+            np.array([natural_target]),
+            np.array([self.tau2]),
+            self.data_type,
+            self.sr_method,
+            self.multiplier,
+            self.cqc_squared_limits,
+            next_den=_next_in_sorted(grid),
+        )
+        out = {"denominator": grid, "target": np.full(grid.size, self.target)}
+        for name in _LIMIT_COLUMNS:
+            key = "adjusted_" + name if self.adjusted else "unadjusted_" + name
+            out[name] = limits[key]
+        out.update(limits)
+        return pd.DataFrame(out)
+
+
+# --------------------------------------------------------------------------- public functions
+
+
+def funnel(
+    numerator: Sequence[float] | np.ndarray | pd.Series,
+    denominator: Sequence[float] | np.ndarray | pd.Series,
+    data_type: DataType = "PR",
+    *,
+    groups: Sequence[Hashable] | np.ndarray | pd.Series | None = None,
+    limit: float = 99.8,
+    sr_method: SrMethod = "SHMI",
+    trim: float = 0.1,
+    adjust: bool = True,
+    shmi_rounding: bool = True,
+    multiplier: float = 1,
+    cqc_squared_limits: bool = True,
+) -> FunnelResult:
+    """Spiegelhalter funnel for one set of units, as FunnelPlotR 0.6.0 ``funnel_plot()``.
+
+    Parameters
+    ----------
+    numerator, denominator
+        Events and denominators (PR, RC) or observed and expected counts (SR), one per row.
+    data_type
+        ``"PR"`` proportion, ``"SR"`` indirectly standardised ratio, ``"RC"`` ratio of counts.
+    groups
+        Unit labels; rows sharing a label are summed. Defaults to the row positions.
+    limit
+        Limits used for the ``outlier`` flag: 95 or 99.8 (FunnelPlotR's ``limit = 95 / 99``).
+    sr_method
+        ``"SHMI"`` (log, truncation) or ``"CQC"`` (square root, winsorisation); SR only.
+    trim
+        Proportion winsorised/truncated in each tail before estimating phi.
+    adjust
+        Estimate overdispersion and use adjusted limits when tau² > 0 (``draw_adjusted``).
+    shmi_rounding
+        Round SHMI expected counts to 2 dp, as NHS Digital and FunnelPlotR do.
+    multiplier
+        Scale for ``value``, ``target`` and the limits (e.g. 100 for percentages).
+    cqc_squared_limits
+        Back-transform CQC adjusted limits (default); ``False`` reproduces FunnelPlotR's issue #33.
+
+    Raises
+    ------
+    InputError
+        On negative or infinite values, a numerator above its denominator (PR), unknown options,
+        or when no group has a positive denominator.
+    """
+    num = _as_float(numerator, "numerator")
+    den = _as_float(denominator, "denominator")
+    if num.shape != den.shape or num.ndim != 1:
+        raise InputError(
+            f"numerator and denominator must be 1-D and the same length; got {num.shape} and "
+            f"{den.shape}."
+        )
+    labels = (
+        pd.Series(np.arange(num.size))
+        if groups is None
+        else pd.Series(
+            np.asarray(groups, dtype=object)
+            if not isinstance(groups, pd.Series)
+            else groups.to_numpy()
+        )
+    )
+    if len(labels) != num.size:
+        raise InputError(f"groups has {len(labels)} labels for {num.size} rows.")
+    frame = pd.DataFrame({"group": labels.to_numpy(), "numerator": num, "denominator": den})
+    points, summary, dropped = _funnel_frame(
+        frame,
+        by=[],
+        numerator="numerator",
+        denominator="denominator",
+        area="group",
+        options=_options(
+            data_type,
+            limit,
+            sr_method,
+            trim,
+            adjust,
+            shmi_rounding,
+            multiplier,
+            cqc_squared_limits,
+        ),
+    )
+    if summary.empty or summary["n"].iloc[0] == 0:
+        raise InputError(
+            "No group has a positive denominator, so there is no funnel to draw "
+            f"(dropped: {', '.join(map(str, dropped)) or 'none'})."
+        )
+    row = summary.iloc[0]
+    points = points.assign(group=points["group"].astype(object)).reset_index(drop=True)
+    return FunnelResult(
+        points=points,
+        phi=float(row["phi"]),
+        tau2=float(row["tau2"]),
+        adjusted=bool(row["adjusted"]),
+        target=float(row["target"]),
+        data_type=data_type,
+        dropped=tuple(dropped),
+        sr_method=sr_method,
+        limit=float(limit),
+        multiplier=float(multiplier),
+        cqc_squared_limits=cqc_squared_limits,
+    )
+
+
+def funnel_by(
+    frame: pd.DataFrame,
+    by: list[str],
+    numerator: str = "numerator",
+    denominator: str = "denominator",
+    area: str = "area_code",
+    *,
+    data_type: DataType = "PR",
+    limit: float = 99.8,
+    sr_method: SrMethod = "SHMI",
+    trim: float = 0.1,
+    adjust: bool = True,
+    shmi_rounding: bool = True,
+    multiplier: float = 1,
+    cqc_squared_limits: bool = True,
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Every funnel in ``frame`` at once, one per combination of the ``by`` columns.
+
+    Vectorised over all funnels (no Python loop per unit), and equal to :func:`funnel` applied to
+    each ``by`` group. Options are those of :func:`funnel`.
+
+    Returns
+    -------
+    points
+        ``by`` columns, then the columns of ``FunnelResult.points`` (``group`` holds ``area``),
+        sorted by ``by`` and area.
+    summary
+        One row per funnel: ``by`` columns, ``phi``, ``tau2``, ``adjusted``, ``target``, ``n``
+        (units kept), ``n_outliers``, ``dropped`` (tuple of area codes dropped for a zero or
+        missing denominator).
+    """
+    missing = [c for c in [*by, numerator, denominator, area] if c not in frame.columns]
+    if missing:
+        raise InputError(f"funnel_by: frame has no column(s) {', '.join(missing)}.")
+    options = _options(
+        data_type, limit, sr_method, trim, adjust, shmi_rounding, multiplier, cqc_squared_limits
+    )
+    points, summary, _ = _funnel_frame(frame, list(by), numerator, denominator, area, options)
+    return points, summary
+
+
+def polarity_concern(
+    outlier: str | Iterable[str] | pd.Series, polarity: str
+) -> str | np.ndarray | pd.Series:
+    """Turn a funnel outlier ("high", "low", "") into a judgement through the indicator's polarity.
+
+    ``"higher_is_better"``: high → "better than expected", low → "concern";
+    ``"lower_is_better"``: the reverse; ``"no_judgement"``: always "". Non-outliers give "".
+    A scalar in gives a scalar out; a Series keeps its index.
+    """
+    mapping = {
+        "higher_is_better": {"high": "better than expected", "low": "concern"},
+        "lower_is_better": {"high": "concern", "low": "better than expected"},
+        "no_judgement": {},
+    }
+    if polarity not in mapping:
+        raise InputError(f"polarity must be one of {', '.join(mapping)}; got {polarity!r}.")
+    table = mapping[polarity]
+    if isinstance(outlier, str):
+        _check_outlier_labels([outlier])
+        return table.get(outlier, "")
+    if isinstance(outlier, pd.Series):
+        values = outlier.astype(object).fillna("")
+        _check_outlier_labels(values.unique())
+        return values.map(lambda v: table.get(v, "")).astype(object)
+    values = np.asarray(list(outlier), dtype=object)
+    _check_outlier_labels(np.unique(values))
+    return np.array([table.get(v, "") for v in values], dtype=object)
+
+
+# --------------------------------------------------------------------------- validation
+
+
+def _check_outlier_labels(values: Iterable[Any]) -> None:
+    bad = sorted({str(v) for v in values} - set(_OUTLIER_LABELS))
+    if bad:
+        raise InputError(f"outlier must be 'high', 'low' or ''; got {', '.join(bad)}.")
+
+
+def _as_float(values: Any, name: str) -> np.ndarray:
+    try:
+        return np.asarray(pd.to_numeric(pd.Series(np.asarray(values)), errors="raise"), float)
+    except (TypeError, ValueError) as err:
+        raise InputError(f"{name} must be numeric: {err}") from None
+
+
+def _options(
+    data_type: str,
+    limit: float,
+    sr_method: str,
+    trim: float,
+    adjust: bool,
+    shmi_rounding: bool,
+    multiplier: float,
+    cqc_squared_limits: bool,
+) -> dict[str, Any]:
+    if data_type not in ("PR", "SR", "RC"):
+        raise InputError(f"data_type must be 'PR', 'SR' or 'RC'; got {data_type!r}.")
+    if sr_method not in ("SHMI", "CQC"):
+        raise InputError(f"sr_method must be 'SHMI' or 'CQC'; got {sr_method!r}.")
+    if float(limit) not in _LIMITS:
+        raise InputError(f"limit must be 95 or 99.8 (per cent); got {limit!r}.")
+    if not 0 < trim < 0.5:
+        raise InputError(f"trim must be a proportion between 0 and 0.5 per tail; got {trim!r}.")
+    if not (np.isfinite(multiplier) and multiplier > 0):
+        raise InputError(f"multiplier must be a positive number; got {multiplier!r}.")
+    return {
+        "data_type": data_type,
+        "band": _LIMITS[float(limit)],
+        "sr_method": sr_method if data_type == "SR" else "SHMI",
+        "trim": float(trim),
+        "adjust": bool(adjust),
+        "round_expected": bool(shmi_rounding) and data_type == "SR" and sr_method == "SHMI",
+        "multiplier": float(multiplier),
+        "cqc_squared": bool(cqc_squared_limits),
+    }
+
+
+def _describe_rows(frame: pd.DataFrame, mask: np.ndarray, cols: list[str], limit: int = 5) -> str:
+    rows = frame.loc[mask, cols].head(limit)
+    labels = [" ".join(str(v) for v in r) for r in rows.itertuples(index=False)]
+    more = int(mask.sum()) - len(labels)
+    return ", ".join(labels) + (f" and {more} more" if more > 0 else "")
+
+
+def _validate_rows(
+    frame: pd.DataFrame,
+    num: np.ndarray,
+    den: np.ndarray,
+    names: list[str],
+    data_type: str,
+    numerator: str,
+    denominator: str,
+) -> None:
+    checks = [
+        (np.isinf(num), f"{numerator} is infinite"),
+        (np.isinf(den), f"{denominator} is infinite"),
+        (num < 0, f"{numerator} is negative"),
+        (den < 0, f"{denominator} is negative"),
+    ]
+    if data_type == "PR":
+        checks.append((num > den, f"{numerator} exceeds {denominator} (a proportion above 1)"))
+    for mask, what in checks:
+        if mask.any():
+            raise InputError(
+                f"{what} in {int(mask.sum())} row(s): {_describe_rows(frame, mask, names)}."
+            )
+
+
+# --------------------------------------------------------------------------- the frame pipeline
+
+
+def _codes(column: pd.Series) -> tuple[np.ndarray, pd.Index]:
+    codes, uniques = pd.factorize(column, sort=True, use_na_sentinel=False)
+    return codes.astype(np.int64), pd.Index(uniques)
+
+
+def _funnel_frame(
+    frame: pd.DataFrame,
+    by: list[str],
+    numerator: str,
+    denominator: str,
+    area: str,
+    options: dict[str, Any],
+) -> tuple[pd.DataFrame, pd.DataFrame, list[Any]]:
+    num = _as_float(frame[numerator].to_numpy(), numerator)
+    den = _as_float(frame[denominator].to_numpy(), denominator)
+    _validate_rows(frame, num, den, [*by, area], options["data_type"], numerator, denominator)
+
+    # Dense funnel ids, in sorted order of the by-columns.
+    by_codes = [_codes(frame[c]) for c in by]
+    if by_codes:
+        sizes = [len(u) for _, u in by_codes]
+        combined = np.ravel_multi_index([c for c, _ in by_codes], sizes)
+        fid_all, fid_uniques = pd.factorize(combined, sort=True)
+        fid_all = fid_all.astype(np.int64)
+        fid_levels = np.unravel_index(fid_uniques.astype(np.int64), sizes)
+        by_values = {c: by_codes[i][1].take(fid_levels[i]) for i, c in enumerate(by)}
+    else:
+        fid_all = np.zeros(len(frame), dtype=np.int64)
+        by_values = {}
+    n_funnels = int(fid_all.max()) + 1 if fid_all.size else 0
+    area_codes, area_uniques = _codes(frame[area])
+
+    # Sum duplicate (funnel, area) rows, as FunnelPlotR's aggregate_func does.
+    key = fid_all * max(len(area_uniques), 1) + area_codes
+    if key.size > 1 and not np.all(key[1:] > key[:-1]):
+        order = np.argsort(key, kind="stable")
+        key, num, den = key[order], num[order], den[order]
+        if not np.all(key[1:] > key[:-1]):
+            starts = np.flatnonzero(np.r_[True, key[1:] != key[:-1]])
+            key = key[starts]
+            num = np.add.reduceat(num, starts)
+            den = np.add.reduceat(den, starts)
+    fid = key // max(len(area_uniques), 1)
+    acode = key % max(len(area_uniques), 1)
+
+    # FunnelPlotR drops units without a positive denominator; we name them.
+    bad = ~(den > 0) | np.isnan(num)
+    dropped_by_funnel: dict[int, tuple[Any, ...]] = {}
+    if bad.any():
+        bad_fid, bad_area = fid[bad], area_uniques.take(acode[bad])
+        for f in np.unique(bad_fid):
+            dropped_by_funnel[int(f)] = tuple(bad_area[bad_fid == f])
+        keep = ~bad
+        fid, acode, num, den = fid[keep], acode[keep], num[keep], den[keep]
+
+    core = _core(fid, n_funnels, num, den, options)
+
+    points: dict[str, Any] = {}
+    for c in by:
+        values = by_values[c]
+        points[c] = values.take(fid) if len(values) else values
+    group_values = area_uniques.take(acode)
+    points["group"] = group_values
+    points.update(core["points"])
+    points_frame = pd.DataFrame(points, copy=False)
+
+    summary = pd.DataFrame(
+        {
+            **{c: by_values[c] for c in by},
+            "phi": core["phi"],
+            "tau2": core["tau2"],
+            "adjusted": core["adjusted"],
+            "target": core["target"] * options["multiplier"],
+            "n": core["n"],
+            "n_outliers": core["n_outliers"],
+            "dropped": [dropped_by_funnel.get(f, ()) for f in range(n_funnels)],
+        }
+    )
+    dropped_all = [a for f in range(n_funnels) for a in dropped_by_funnel.get(f, ())]
+    return points_frame, summary, dropped_all
+
+
+# --------------------------------------------------------------------------- the statistics
+
+
+def _round_2dp(x: np.ndarray) -> np.ndarray:
+    """Round to 2 dp as R 4 does: to the nearer decimal of the stored double, ties to even.
+
+    ``np.round`` scales by 100 first, which can land exactly on .5 for doubles just below it;
+    those near-ties are redone with Python's correctly rounded ``round``.
+    """
+    out = np.round(x, 2)
+    scaled = x * 100.0
+    near_tie = np.abs(scaled - np.floor(scaled) - 0.5) < 1e-6
+    for i in np.flatnonzero(near_tie):
+        out[i] = round(float(x[i]), 2)
+    return out
+
+
+def _transform(
+    num: np.ndarray, den: np.ndarray, tt: np.ndarray, data_type: str, sr_method: str
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Transformed value Y, its standard error s and the unadjusted z-score (transformed_zscore)."""
+    with np.errstate(divide="ignore"):
+        if data_type == "SR" and sr_method == "SHMI":
+            y = np.log(num / den)
+            s = 1 / np.sqrt(den)
+            z = np.sqrt(den) * np.log(num / den)
+            return y, s, z
+        if data_type == "SR":
+            y = np.sqrt(num / den)
+            s = 1 / (2 * np.sqrt(den))
+        elif data_type == "PR":
+            y = np.arcsin(np.sqrt(num / den))
+            s = 1 / (2 * np.sqrt(den))
+        else:
+            y = np.log((num + 0.5) / (den + 0.5))
+            s = np.sqrt(num / ((num + 0.5) ** 2) + den / ((den + 0.5) ** 2))
+        return y, s, (y - tt) / s
+
+
+def _segments(fid: np.ndarray, n_funnels: int) -> np.ndarray:
+    return np.r_[0, np.cumsum(np.bincount(fid, minlength=n_funnels))]
+
+
+def _type7(sorted_x: np.ndarray, p: float) -> float:
+    """R's quantile(type = 7) on sorted data, with R's arithmetic: (1 − h)·x[lo] + h·x[hi]."""
+    n = sorted_x.size
+    index = 1 + max(n - 1, 0) * p
+    lo, hi = int(np.floor(index)), int(np.ceil(index))
+    q = sorted_x[lo - 1]
+    if index > lo and sorted_x[hi - 1] != q:
+        h = index - lo
+        q = (1 - h) * q + h * sorted_x[hi - 1]
+    return float(q)
+
+
+def _trim_cuts(
+    z: np.ndarray, bounds: np.ndarray, trim: float, truncate: bool
+) -> tuple[np.ndarray, np.ndarray]:
+    """Per funnel, the cut points for winsorisation (quantiles) or SHMI truncation.
+
+    Sorting is per funnel (a few thousand values each), which is far cheaper than one global
+    sort of every unit; the per-unit work afterwards is vectorised.
+    """
+    n_funnels = bounds.size - 1
+    low = np.full(n_funnels, np.nan)
+    high = np.full(n_funnels, np.nan)
+    k = 1 / trim
+    for f in range(n_funnels):
+        seg = np.sort(z[bounds[f] : bounds[f + 1]])
+        n = seg.size
+        if n == 0:
+            continue
+        if not truncate:
+            low[f] = _type7(seg, trim)
+            high[f] = _type7(seg, 1 - trim)
+            continue
+        # NHS Digital truncation: average ranks, deciles sp = floor(rank·k/(n + 1)); units in
+        # the first and last (sp ≤ 0, sp ≥ k − 1) are left out of phi. sp rises with the value,
+        # so the truncated units are a prefix and a suffix of the sorted values.
+        first = np.flatnonzero(np.r_[True, seg[1:] != seg[:-1]])
+        last = np.r_[first[1:], n] - 1
+        ranks = np.repeat((first + last) / 2 + 1, last - first + 1)
+        sp = np.floor(ranks * k / (n + 1))
+        cut_low = np.flatnonzero(sp <= 0)
+        cut_high = np.flatnonzero(sp >= k - 1)
+        if cut_low.size:
+            low[f] = seg[cut_low[-1]]
+        if cut_high.size:
+            high[f] = seg[cut_high[0]]
+    return low, high
+
+
+def _dersimonian_laird(
+    n: np.ndarray, phi: np.ndarray, sum_w: np.ndarray, sum_w2: np.ndarray
+) -> np.ndarray:
+    """tau² = max(0, (n·phi − (n − 1)) / (Σw − Σw²/Σw)), 0 when n·phi < n − 1 (tau_func)."""
+    with np.errstate(divide="ignore", invalid="ignore"):
+        tau2 = np.maximum(0.0, (n * phi - (n - 1)) / (sum_w - sum_w2 / sum_w))
+    return np.where((n * phi < n - 1) | (n < 2) | ~np.isfinite(tau2), 0.0, tau2)
+
+
+def _next_in_sorted(grid: np.ndarray) -> np.ndarray:
+    return np.r_[grid[1:], np.nan]
+
+
+def _r_seq(start: float, stop: float, length: int) -> np.ndarray:
+    """R's seq(from, to, length.out): from, from + i·((to − from)/(n − 1)), to."""
+    if start == stop:
+        return np.full(length, start)
+    by = (stop - start) / (length - 1)
+    return np.r_[start, start + np.arange(1, length - 1) * by, stop]
+
+
+def _pr_next_grid(den: np.ndarray, fid: np.ndarray, rows: np.ndarray, bounds: np.ndarray):
+    """For the given rows, the next denominator above theirs on FunnelPlotR's PR lookup grid."""
+    out = np.full(rows.size, np.nan)
+    for f in np.unique(fid[rows]):
+        seg = den[bounds[f] : bounds[f + 1]]
+        grid = np.unique(
+            np.r_[_r_seq(_PR_GRID_FROM, float(np.ceil(seg.max())), _PR_GRID_LENGTH), seg]
+        )
+        these = fid[rows] == f
+        pos = np.searchsorted(grid, den[rows[these]], side="right")
+        out[these] = np.where(pos < grid.size, grid[np.minimum(pos, grid.size - 1)], np.nan)
+    return out
+
+
+def _pr_limits(target: np.ndarray, z: float, d: np.ndarray, tau2: np.ndarray, m: float):
+    s = 1 / (2 * np.sqrt(d))
+    half = z * np.sqrt(s**2 + tau2)
+    angle = np.arcsin(np.sqrt(target))
+    lower_angle, upper_angle = angle - half, angle + half
+    return (
+        m * np.sin(lower_angle) ** 2,
+        m * np.sin(upper_angle) ** 2,
+        (lower_angle < 0) | (upper_angle > np.pi / 2),
+    )
+
+
+def _all_limits(
+    d: np.ndarray,
+    fid: np.ndarray,
+    target: np.ndarray,
+    tau2: np.ndarray,
+    data_type: str,
+    sr_method: str,
+    m: float,
+    cqc_squared: bool,
+    next_den: np.ndarray | None = None,
+    next_den_for: Any = None,
+) -> dict[str, np.ndarray]:
+    """Unadjusted and adjusted 95% and 99.8% limits at denominators ``d`` (calculate_limits).
+
+    ``target`` and ``tau2`` are per funnel, indexed by ``fid``. For PR, ``next_den`` (or the
+    callable ``next_den_for(rows)``) gives the next denominator on the lookup grid, used by
+    FunnelPlotR's monotonicity truncation.
+    """
+    t = target[fid]
+    out: dict[str, np.ndarray] = {}
+    for kind, tau in (("unadjusted", np.zeros_like(tau2)[fid]), ("adjusted", tau2[fid])):
+        for band in ("95", "998"):
+            z = _Z[band]
+            if data_type == "SR" and kind == "unadjusted":
+                # Exact Poisson limits, qchisq(..., lower.tail = FALSE) in FunnelPlotR.
+                alpha = _ALPHA[band]
+                lower = m * t * (special.chdtri(2 * d, 1 - alpha) / 2) / d
+                upper = m * t * (special.chdtri(2 * (d + 1), alpha) / 2) / d
+            elif data_type == "SR" and sr_method == "SHMI":
+                lower = m * np.exp(-z * np.sqrt(1 / d + tau))
+                upper = m * np.exp(z * np.sqrt(1 / d + tau))
+            elif data_type == "SR":
+                sd = np.sqrt((1 / (2 * np.sqrt(d))) ** 2 + tau)
+                if cqc_squared:
+                    # Back to the ratio scale: the limits were built for sqrt(O/E) (issue #33).
+                    lower = m * np.maximum(0.0, 1 - z * sd) ** 2
+                    upper = m * (1 + z * sd) ** 2
+                else:
+                    lower = m * (1 - z * sd)
+                    upper = m * (1 + z * sd)
+            elif data_type == "RC":
+                sd = np.sqrt((1 / (2 * np.sqrt(d))) ** 2 + tau)
+                lower = m * np.exp(np.log(t) - z * sd)
+                upper = m * np.exp(np.log(t) + z * sd)
+            else:
+                lower, upper, wraps = _pr_limits(t, z, d, tau, m)
+                rows = np.flatnonzero(wraps)
+                if rows.size:
+                    nd = next_den[rows] if next_den is not None else next_den_for(rows)
+                    has_next = ~np.isnan(nd)
+                    nl, nu, _ = _pr_limits(t[rows], z, np.where(has_next, nd, 1.0), tau[rows], m)
+                    # FunnelPlotR: a limit that is not monotone against the next grid point
+                    # has wrapped round the arcsine scale; pin it to 0 or 1.
+                    lower[rows] = np.where(has_next & (lower[rows] > nl), 0.0, lower[rows])
+                    upper[rows] = np.where(has_next & (upper[rows] < nu), m, upper[rows])
+            out[f"{kind}_lower_{band}"] = lower
+            out[f"{kind}_upper_{band}"] = upper
+    return out
+
+
+def _core(
+    fid: np.ndarray, n_funnels: int, num: np.ndarray, den: np.ndarray, o: dict[str, Any]
+) -> dict[str, Any]:
+    """The funnels' statistics for units sorted by funnel (and group within it)."""
+    data_type, sr_method, m = o["data_type"], o["sr_method"], o["multiplier"]
+    bounds = _segments(fid, n_funnels)
+    rr = num / den
+    d = _round_2dp(den) if o["round_expected"] else den
+
+    sum_num = np.bincount(fid, weights=num, minlength=n_funnels)
+    sum_den = np.bincount(fid, weights=d, minlength=n_funnels)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        target = np.ones(n_funnels) if data_type == "SR" else sum_num / sum_den
+    if data_type == "SR":
+        tt = np.full(n_funnels, 0.0 if sr_method == "SHMI" else 1.0)
+    elif data_type == "PR":
+        tt = np.arcsin(np.sqrt(target))
+    else:
+        with np.errstate(divide="ignore"):
+            tt = np.log(target)
+    y, s, z = _transform(num, d, tt[fid], data_type, sr_method)
+
+    truncate = data_type == "SR" and sr_method == "SHMI"
+    low, high = _trim_cuts(z, bounds, o["trim"], truncate)
+    low_r, high_r = low[fid], high[fid]
+    if truncate:
+        trimmed = (z <= low_r) | (z >= high_r)
+        zw = np.where(trimmed, np.nan, z)
+    else:
+        trimmed = ~((z > low_r) & (z < high_r))
+        zw = np.where(z < low_r, low_r, np.where(z > high_r, high_r, z))
+
+    used = ~np.isnan(zw)
+    n_used = np.bincount(fid, weights=used, minlength=n_funnels)
+    sum_z2 = np.bincount(fid, weights=np.where(used, zw, 0.0) ** 2, minlength=n_funnels)
+    w = np.where(used, 1 / s**2, 0.0)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        phi = (1 / n_used) * sum_z2
+    tau2 = _dersimonian_laird(
+        n_used,
+        phi,
+        np.bincount(fid, weights=w, minlength=n_funnels),
+        np.bincount(fid, weights=w**2, minlength=n_funnels),
+    )
+    if not o["adjust"]:
+        phi = np.zeros(n_funnels)
+        tau2 = np.zeros(n_funnels)
+    adjusted = tau2 > 0
+
+    limits = _all_limits(
+        d,
+        fid,
+        target,
+        tau2,
+        data_type,
+        sr_method,
+        m,
+        o["cqc_squared"],
+        next_den_for=lambda rows: _pr_next_grid(d, fid, rows, bounds),
+    )
+    adjusted_r = adjusted[fid]
+    in_effect = {
+        name: np.where(adjusted_r, limits["adjusted_" + name], limits["unadjusted_" + name])
+        for name in _LIMIT_COLUMNS
+    }
+    value = rr * m
+    band = o["band"]
+    is_low = value < in_effect[f"lower_{band}"]
+    is_high = value > in_effect[f"upper_{band}"]
+    codes = np.where(is_high, 1, np.where(is_low, 2, 0)).astype(np.int8)
+
+    points = {
+        "numerator": num,
+        "denominator": d,
+        "value": value,
+        "target": (target * m)[fid],
+        "y": y,
+        "z": z,
+        "z_winsorised": zw,
+        "trimmed": trimmed,
+        **in_effect,
+        **limits,
+        "outlier": pd.Categorical.from_codes(codes, categories=_OUTLIER_LABELS),
+    }
+    return {
+        "points": points,
+        "phi": phi,
+        "tau2": tau2,
+        "adjusted": adjusted,
+        "target": target,
+        "n": np.bincount(fid, minlength=n_funnels),
+        "n_outliers": np.bincount(fid, weights=codes > 0, minlength=n_funnels).astype(int),
+    }
