@@ -171,13 +171,15 @@ def xmr(
     NHS England "Making Data Count" (2019; two-in-three revised 2023); NHSRplotthedots 0.2.2.
     """
     _validate_options(improvement, rules, fix_after_n_points, screen_outliers)
-    data = _validated_frame(frame, series, period, value)
-    data = data.sort_values(["series", "period"], kind="stable", ignore_index=True)
+    data, series_codes, series_uniques = _validated_frame(frame, series, period, value)
 
     is_rebase = _rebase_flags(data, rebase)
-    series_codes, series_uniques = pd.factorize(data["series"], sort=False)
-    new_series = np.r_[True, series_codes[1:] != series_codes[:-1]]
-    rebase_group = pd.Series(is_rebase.astype(np.int64)).groupby(series_codes).cumsum().to_numpy()
+    new_series = np.diff(series_codes, prepend=-1) != 0
+    # rebase_group = running count of rebase periods within each series (cumsum(rebase) in R)
+    running = np.cumsum(is_rebase)
+    series_starts = np.flatnonzero(new_series)
+    before = (running - is_rebase)[series_starts]
+    rebase_group = running - np.repeat(before, np.diff(np.r_[series_starts, len(data)]))
     starts = np.flatnonzero(new_series | is_rebase)
     lengths = np.diff(np.r_[starts, len(data)])
 
@@ -211,11 +213,9 @@ def xmr(
             "special_cause_flag": type_code != 0,
             "point_type": pd.Categorical.from_codes(point_code, categories=POINT_TYPES),
             "short_group_warning": np.repeat(lengths < SHORT_GROUP_THRESHOLD, lengths),
-            "target": _target_column(data["series"], target, series_uniques),
-            "improvement": pd.Categorical(
-                [improvement] * n if n else [], categories=list(IMPROVEMENT_DIRECTIONS)
-            ),
-            "rules": pd.Categorical([rules] * n if n else [], categories=list(RULE_SETS)),
+            "target": _target_column(series_codes, series_uniques, target),
+            "improvement": _constant_category(improvement, list(IMPROVEMENT_DIRECTIONS), n),
+            "rules": _constant_category(rules, list(RULE_SETS), n),
         },
         columns=_OUTPUT_COLUMNS,
     )
@@ -316,15 +316,26 @@ def _describe_rows(data: pd.DataFrame, mask: np.ndarray, limit: int = 5) -> str:
     return f"{int(mask.sum())} rows: {listed}{more}"
 
 
-def _validated_frame(frame: pd.DataFrame, series: str, period: str, value: str) -> pd.DataFrame:
+def _constant_category(value: str, categories: list[str], n: int) -> pd.Categorical:
+    return pd.Categorical.from_codes(np.full(n, categories.index(value), np.int8), categories)
+
+
+def _validated_frame(
+    frame: pd.DataFrame, series: str, period: str, value: str
+) -> tuple[pd.DataFrame, np.ndarray, pd.Index]:
+    """Checked data sorted by series and period, with the series codes and sorted series names."""
     if not isinstance(frame, pd.DataFrame):
         raise InputError(f"xmr needs a pandas DataFrame, not {type(frame).__name__}.")
     absent = [c for c in (series, period, value) if c not in frame.columns]
     if absent:
         raise InputError(f"columns {absent} are not in the frame (it has {list(frame.columns)}).")
     data = pd.DataFrame(
-        {"series": frame[series].to_numpy(), "period": frame[period], "value": frame[value]}
-    ).reset_index(drop=True)
+        {
+            "series": frame[series].reset_index(drop=True),
+            "period": frame[period].reset_index(drop=True),
+            "value": frame[value].reset_index(drop=True),
+        }
+    )
 
     for column, name in (("series", series), ("period", period)):
         bad = data[column].isna().to_numpy()
@@ -345,13 +356,23 @@ def _validated_frame(frame: pd.DataFrame, series: str, period: str, value: str) 
         raise InputError(f"column '{value}' has infinite values in {_describe_rows(data, bad)}.")
     data = data.assign(value=numeric)
 
-    dup = data.duplicated(["series", "period"], keep=False).to_numpy()
+    # sort on integer codes: far cheaper than sorting strings, and adjacent rows reveal duplicates
+    series_codes, series_uniques = pd.factorize(data["series"], sort=True)
+    try:
+        period_codes, _ = pd.factorize(data["period"], sort=True)
+    except TypeError as exc:
+        raise InputError(f"column '{period}' must hold sortable periods ({exc}).") from None
+    order = np.lexsort((period_codes, series_codes))
+    data = data.take(order).reset_index(drop=True)
+    series_codes, period_codes = series_codes[order], period_codes[order]
+    same = (series_codes[1:] == series_codes[:-1]) & (period_codes[1:] == period_codes[:-1])
+    dup = np.r_[False, same] | np.r_[same, False]
     if dup.any():
         raise InputError(
             f"each ({series}, {period}) must appear once; "
             f"duplicated in {_describe_rows(data, dup)}."
         )
-    return data
+    return data, series_codes, pd.Index(series_uniques)
 
 
 def _as_period_values(values: Sequence[Any], periods: pd.Series) -> pd.Index:
@@ -386,9 +407,9 @@ def _rebase_flags(data: pd.DataFrame, rebase: Any) -> np.ndarray:
     return data["period"].isin(_as_period_values(rebase, data["period"])).to_numpy()
 
 
-def _target_column(series: pd.Series, target: Any, known: pd.Index) -> np.ndarray:
+def _target_column(codes: np.ndarray, known: pd.Index, target: Any) -> np.ndarray:
     if target is None:
-        return np.full(len(series), np.nan)
+        return np.full(len(codes), np.nan)
     if isinstance(target, Mapping):
         unknown = set(target) - set(known)
         if unknown:
@@ -399,9 +420,10 @@ def _target_column(series: pd.Series, target: Any, known: pd.Index) -> np.ndarra
             mapping = {k: float(v) for k, v in target.items()}
         except (TypeError, ValueError) as exc:
             raise InputError(f"every target must be a number ({exc}).") from None
-        return series.map(mapping).to_numpy(dtype=np.float64, na_value=np.nan)
+        per_series = known.map(lambda name: mapping.get(name, np.nan)).to_numpy(dtype=np.float64)
+        return per_series[codes]
     try:
-        return np.full(len(series), float(target))
+        return np.full(len(codes), float(target))
     except (TypeError, ValueError):
         raise InputError(
             f"target must be a number or a mapping series → number, not {target!r}."
