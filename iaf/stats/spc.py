@@ -54,6 +54,7 @@ __all__ = [
     "POINT_TYPES",
     "RULE_SETS",
     "SPC_LABELS",
+    "p_prime",
     "xmr",
     "xmr_summary",
 ]
@@ -665,3 +666,91 @@ def _assurance_type(
         ],
         default="inconsistent",
     ).astype(object)
+
+
+# --------------------------------------------------------------------------------------------
+# Laney P′ chart
+# --------------------------------------------------------------------------------------------
+
+D2 = 1.128  # d2 for moving ranges of 2 points (Laney 2002 uses 1.128 for the mR of z-scores)
+
+
+def p_prime(
+    frame: pd.DataFrame,
+    series: str = "series",
+    period: str = "period",
+    numerator: str = "numerator",
+    denominator: str = "denominator",
+    *,
+    sigmas: float = 3.0,
+) -> pd.DataFrame:
+    """Laney P′ chart for proportions with large denominators, for many series at once.
+
+    Per series: p̄ = Σx / Σn; σ_p,i = √(p̄(1 − p̄)/n_i); z_i = (p_i − p̄)/σ_p,i;
+    σ_z = mean |z_i − z_{i−1}| / d2 (d2 = 1.128); limits p̄ ± sigmas·σ_p,i·σ_z. σ_z > 1 widens
+    the binomial limits for between-period overdispersion, σ_z < 1 narrows them. Limits are not
+    truncated to [0, 1]. With equal denominators the chart reduces to an XmR chart of p.
+
+    Returns one row per point, sorted by series and period: ``series, period, numerator,
+    denominator, p, centre, sigma_z, lcl, ucl, outside_limits, method``.
+
+    References
+    ----------
+    Laney D.B. (2002). Improved control charts for attributes. *Quality Engineering* 14(4):
+    531–537. doi:10.1081/QEN-120003555
+    """
+    absent = [c for c in (series, period, numerator, denominator) if c not in frame.columns]
+    if absent:
+        raise InputError(f"columns {absent} are not in the frame (it has {list(frame.columns)}).")
+    data = pd.DataFrame(
+        {
+            "series": frame[series].reset_index(drop=True),
+            "period": frame[period].reset_index(drop=True),
+            "numerator": pd.to_numeric(frame[numerator], errors="coerce").reset_index(drop=True),
+            "denominator": pd.to_numeric(frame[denominator], errors="coerce").reset_index(
+                drop=True
+            ),
+        }
+    )
+    for column, name in (("numerator", numerator), ("denominator", denominator)):
+        bad = data[column].isna().to_numpy() | (data[column] < 0).to_numpy()
+        if bad.any():
+            raise InputError(
+                f"column '{name}' must be a non-negative number in every row; "
+                f"not so in {_describe_rows(data, bad)}."
+            )
+    bad = (data["numerator"] > data["denominator"]).to_numpy() | (
+        data["denominator"] == 0
+    ).to_numpy()
+    if bad.any():
+        raise InputError(
+            "numerator must not exceed a positive denominator; "
+            f"fails in {_describe_rows(data, bad)}."
+        )
+    dup = data.duplicated(["series", "period"], keep=False).to_numpy()
+    if dup.any():
+        raise InputError(
+            f"each (series, period) must appear once; duplicated in {_describe_rows(data, dup)}."
+        )
+
+    data = data.sort_values(["series", "period"], kind="stable", ignore_index=True)
+    group = pd.factorize(data["series"])[0]
+    x, n = data["numerator"].to_numpy(float), data["denominator"].to_numpy(float)
+    centre = (np.bincount(group, weights=x) / np.bincount(group, weights=n))[group]
+    sigma_p = np.sqrt(centre * (1 - centre) / n)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        z = (x / n - centre) / sigma_p
+    z_by_series = pd.Series(z).groupby(group)
+    moving_range = (z_by_series.diff()).abs()
+    sigma_z = moving_range.groupby(group).transform("mean").to_numpy() / D2
+    half_width = sigmas * sigma_p * sigma_z
+    p = x / n
+    return data.assign(
+        p=p,
+        centre=centre,
+        sigma_z=sigma_z,
+        lcl=centre - half_width,
+        ucl=centre + half_width,
+        outside_limits=(p > centre + half_width) | (p < centre - half_width),
+        method="Laney P′",
+    )

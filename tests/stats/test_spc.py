@@ -11,7 +11,7 @@ import pytest
 
 from iaf.errors import InputError
 from iaf.stats import spc
-from iaf.stats.spc import POINT_TYPES, SPC_LABELS, xmr, xmr_summary
+from iaf.stats.spc import POINT_TYPES, SPC_LABELS, p_prime, xmr, xmr_summary
 
 ATOL = 1e-9
 
@@ -484,3 +484,45 @@ def test_invalid_input_raises_input_error(frame, kwargs, message) -> None:
 def test_object_column_of_numbers_and_none_is_accepted() -> None:
     got = xmr(_frame(pd.Series([1, None, 3.5, 2], dtype=object)))
     assert np.isnan(got.loc[1, "value"]) and got.loc[2, "value"] == 3.5
+
+
+# --------------------------------------------------------------------------------------------
+# Laney P′ (hand-checked, Laney 2002)
+# --------------------------------------------------------------------------------------------
+
+P_PRIME_DATA = pd.DataFrame(
+    {
+        "series": ["a"] * 3 + ["b"] * 4,
+        "period": [1, 2, 3, 1, 2, 3, 4],
+        "numerator": [10, 20, 15, 5, 40, 9, 30],
+        "denominator": [100, 100, 100, 50, 400, 90, 200],
+    }
+)
+
+
+def test_p_prime_with_equal_denominators_is_an_xmr_of_p() -> None:
+    # by hand: p = .10, .20, .15; p̄ = 45/300 = .15; moving ranges of p .10, .05, mean .075;
+    # σ_p·σ_z = mean mR of p / 1.128, so UCL = .15 + 3 × .075 / 1.128 = 0.349468085...
+    got = p_prime(P_PRIME_DATA).query("series == 'a'")
+    np.testing.assert_allclose(got["ucl"], 0.15 + 3 * 0.075 / 1.128, atol=ATOL)
+    np.testing.assert_allclose(got["lcl"], 0.15 - 3 * 0.075 / 1.128, atol=ATOL)
+    assert not got["outside_limits"].any()
+
+
+def test_p_prime_with_unequal_denominators_matches_hand_calculation() -> None:
+    # by hand (4 s.f.): p̄ = 84/740 = 0.1135; z = -0.3012, -0.8520, -0.4041, 1.627;
+    # mR 0.5508, 0.4479, 2.031 → mean 1.0098 → σ_z = 0.8952; n = 400: σ_p = 0.01586,
+    # UCL = 0.1135 + 3 × 0.01586 × 0.8952 = 0.1561
+    got = p_prime(P_PRIME_DATA).query("series == 'b'").reset_index(drop=True)
+    np.testing.assert_allclose(got["centre"], 84 / 740, atol=ATOL)
+    np.testing.assert_allclose(got["sigma_z"], 0.8952, atol=5e-4)
+    np.testing.assert_allclose(got.loc[1, "ucl"], 0.1561, atol=5e-4)
+    # wider limits where the denominator is smaller
+    width = got["ucl"] - got["lcl"]
+    assert list(np.argsort(width.to_numpy())) == list(np.argsort(-got["denominator"].to_numpy()))
+
+
+def test_p_prime_rejects_numerator_above_denominator() -> None:
+    bad = P_PRIME_DATA.assign(numerator=[10, 200, 15, 5, 40, 9, 30])
+    with pytest.raises(InputError, match="numerator must not exceed"):
+        p_prime(bad)
