@@ -48,6 +48,7 @@ from __future__ import annotations
 
 from collections.abc import Hashable, Iterable, Sequence
 from dataclasses import dataclass
+from itertools import pairwise
 from typing import Any, Literal
 
 import numpy as np
@@ -603,30 +604,117 @@ def _r_seq(start: float, stop: float, length: int) -> np.ndarray:
     return np.r_[start, start + np.arange(1, length - 1) * by, stop]
 
 
-def _pr_next_grid(den: np.ndarray, fid: np.ndarray, rows: np.ndarray, bounds: np.ndarray):
-    """For the given rows, the next denominator above theirs on FunnelPlotR's PR lookup grid."""
-    out = np.full(rows.size, np.nan)
-    for f in np.unique(fid[rows]):
-        seg = den[bounds[f] : bounds[f + 1]]
+def _pr_wraps(angle: np.ndarray, half: np.ndarray) -> np.ndarray:
+    return (angle - half < 0) | (angle + half > np.pi / 2)
+
+
+def _pr_next_grid(
+    d: np.ndarray, fid: np.ndarray, wraps: np.ndarray, bounds: np.ndarray
+) -> np.ndarray:
+    """Next denominator above each wrapping row's on FunnelPlotR's PR lookup grid (else NaN).
+
+    The grid is R's ``seq(3, ceiling(max(d)), length.out = 1000)`` plus the funnel's own
+    denominators. Limits wrap only below a denominator threshold, so every denominator above a
+    wrapping row's is another wrapping row's or at least the smallest non-wrapping one: the
+    grid is rebuilt from those few values, per funnel that has any.
+    """
+    out = np.full(d.size, np.nan)
+    rows = np.flatnonzero(wraps)
+    if rows.size == 0:
+        return out
+    starts = bounds[:-1]
+    nonempty = bounds[1:] > starts
+    smallest_other = np.full(starts.size, np.inf)
+    largest = np.full(starts.size, np.nan)
+    smallest_other[nonempty] = np.minimum.reduceat(np.where(wraps, np.inf, d), starts[nonempty])
+    largest[nonempty] = np.maximum.reduceat(d, starts[nonempty])
+    row_fid = fid[rows]
+    cuts = np.r_[0, np.flatnonzero(np.diff(row_fid)) + 1, rows.size]
+    for a, b in pairwise(cuts):
+        f = row_fid[a]
+        these = d[rows[a:b]]
         grid = np.unique(
-            np.r_[_r_seq(_PR_GRID_FROM, float(np.ceil(seg.max())), _PR_GRID_LENGTH), seg]
+            np.r_[
+                _r_seq(_PR_GRID_FROM, float(np.ceil(largest[f])), _PR_GRID_LENGTH),
+                these,
+                smallest_other[f],
+            ]
         )
-        these = fid[rows] == f
-        pos = np.searchsorted(grid, den[rows[these]], side="right")
-        out[these] = np.where(pos < grid.size, grid[np.minimum(pos, grid.size - 1)], np.nan)
+        grid = grid[np.isfinite(grid)]
+        pos = np.searchsorted(grid, these, side="right")
+        out[rows[a:b]] = np.where(pos < grid.size, grid[np.minimum(pos, grid.size - 1)], np.nan)
     return out
 
 
-def _pr_limits(target: np.ndarray, z: float, d: np.ndarray, tau2: np.ndarray, m: float):
-    s = 1 / (2 * np.sqrt(d))
-    half = z * np.sqrt(s**2 + tau2)
-    angle = np.arcsin(np.sqrt(target))
-    lower_angle, upper_angle = angle - half, angle + half
-    return (
-        m * np.sin(lower_angle) ** 2,
-        m * np.sin(upper_angle) ** 2,
-        (lower_angle < 0) | (upper_angle > np.pi / 2),
-    )
+def _limit_pair(
+    data_type: str,
+    sr_method: str,
+    band: str,
+    d: np.ndarray,
+    var0: np.ndarray,
+    tau: np.ndarray | float,
+    centre: np.ndarray,
+    m: float,
+    cqc_squared: bool,
+    next_den: np.ndarray | None,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Lower and upper limits of one band, normal-approximation forms (calculate_limits).
+
+    ``var0`` is the within-unit variance on the transformed scale; ``centre`` is the transformed
+    target per row (arcsine angle for PR, log target for RC; unused for SR).
+    """
+    z = _Z[band]
+    if data_type == "SR" and sr_method == "SHMI":
+        half = z * np.sqrt(1 / d + tau)
+        return m * np.exp(-half), m * np.exp(half)
+    half = z * np.sqrt(var0 + tau)
+    if data_type == "SR":
+        if cqc_squared:
+            # Back to the ratio scale: the limits were built for sqrt(O/E) (issue #33).
+            return m * np.maximum(0.0, 1 - half) ** 2, m * (1 + half) ** 2
+        return m * (1 - half), m * (1 + half)
+    if data_type == "RC":
+        return m * np.exp(centre - half), m * np.exp(centre + half)
+    lower = np.sin(centre - half)
+    lower *= lower
+    lower *= m
+    upper = np.sin(centre + half)
+    upper *= upper
+    upper *= m
+    if next_den is not None:
+        rows = np.flatnonzero(_pr_wraps(centre, half) & ~np.isnan(next_den))
+        if rows.size:
+            tau_rows = tau[rows] if isinstance(tau, np.ndarray) else tau
+            nd = next_den[rows]
+            nl, nu = _limit_pair(
+                "PR",
+                sr_method,
+                band,
+                nd,
+                (1 / (2 * np.sqrt(nd))) ** 2,
+                tau_rows,
+                centre[rows],
+                m,
+                cqc_squared,
+                None,
+            )
+            # FunnelPlotR: a limit that is not monotone against the next grid point has
+            # wrapped round the arcsine scale; pin it to 0 or 1.
+            lower[rows] = np.where(lower[rows] > nl, 0.0, lower[rows])
+            upper[rows] = np.where(upper[rows] < nu, m, upper[rows])
+    return lower, upper
+
+
+def _poisson_pair(band: str, d: np.ndarray, m: float) -> tuple[np.ndarray, np.ndarray]:
+    """Exact Poisson limits for SR, qchisq(..., lower.tail = FALSE) in FunnelPlotR.
+
+    Expected counts repeat a lot (SHMI rounds them), so each distinct one is computed once.
+    """
+    alpha = _ALPHA[band]
+    u, inverse = np.unique(d, return_inverse=True)
+    lower = m * (special.chdtri(2 * u, 1 - alpha) / 2) / u
+    upper = m * (special.chdtri(2 * (u + 1), alpha) / 2) / u
+    return lower[inverse], upper[inverse]
 
 
 def _all_limits(
@@ -639,53 +727,57 @@ def _all_limits(
     m: float,
     cqc_squared: bool,
     next_den: np.ndarray | None = None,
-    next_den_for: Any = None,
 ) -> dict[str, np.ndarray]:
     """Unadjusted and adjusted 95% and 99.8% limits at denominators ``d`` (calculate_limits).
 
-    ``target`` and ``tau2`` are per funnel, indexed by ``fid``. For PR, ``next_den`` (or the
-    callable ``next_den_for(rows)``) gives the next denominator on the lookup grid, used by
-    FunnelPlotR's monotonicity truncation.
+    ``target`` and ``tau2`` are per funnel, indexed by ``fid``. For PR, ``next_den`` is the next
+    denominator on the lookup grid for rows whose limits may wrap (NaN elsewhere).
     """
-    t = target[fid]
+    var0 = (1 / (2 * np.sqrt(d))) ** 2
+    with np.errstate(divide="ignore", invalid="ignore"):
+        if data_type == "PR":
+            centre = np.arcsin(np.sqrt(target))[fid]
+        elif data_type == "RC":
+            centre = np.log(target)[fid]
+        else:
+            centre = np.ones(0)
     out: dict[str, np.ndarray] = {}
-    for kind, tau in (("unadjusted", np.zeros_like(tau2)[fid]), ("adjusted", tau2[fid])):
-        for band in ("95", "998"):
-            z = _Z[band]
-            if data_type == "SR" and kind == "unadjusted":
-                # Exact Poisson limits, qchisq(..., lower.tail = FALSE) in FunnelPlotR.
-                alpha = _ALPHA[band]
-                lower = m * t * (special.chdtri(2 * d, 1 - alpha) / 2) / d
-                upper = m * t * (special.chdtri(2 * (d + 1), alpha) / 2) / d
-            elif data_type == "SR" and sr_method == "SHMI":
-                lower = m * np.exp(-z * np.sqrt(1 / d + tau))
-                upper = m * np.exp(z * np.sqrt(1 / d + tau))
-            elif data_type == "SR":
-                sd = np.sqrt((1 / (2 * np.sqrt(d))) ** 2 + tau)
-                if cqc_squared:
-                    # Back to the ratio scale: the limits were built for sqrt(O/E) (issue #33).
-                    lower = m * np.maximum(0.0, 1 - z * sd) ** 2
-                    upper = m * (1 + z * sd) ** 2
-                else:
-                    lower = m * (1 - z * sd)
-                    upper = m * (1 + z * sd)
-            elif data_type == "RC":
-                sd = np.sqrt((1 / (2 * np.sqrt(d))) ** 2 + tau)
-                lower = m * np.exp(np.log(t) - z * sd)
-                upper = m * np.exp(np.log(t) + z * sd)
-            else:
-                lower, upper, wraps = _pr_limits(t, z, d, tau, m)
-                rows = np.flatnonzero(wraps)
-                if rows.size:
-                    nd = next_den[rows] if next_den is not None else next_den_for(rows)
-                    has_next = ~np.isnan(nd)
-                    nl, nu, _ = _pr_limits(t[rows], z, np.where(has_next, nd, 1.0), tau[rows], m)
-                    # FunnelPlotR: a limit that is not monotone against the next grid point
-                    # has wrapped round the arcsine scale; pin it to 0 or 1.
-                    lower[rows] = np.where(has_next & (lower[rows] > nl), 0.0, lower[rows])
-                    upper[rows] = np.where(has_next & (upper[rows] < nu), m, upper[rows])
-            out[f"{kind}_lower_{band}"] = lower
-            out[f"{kind}_upper_{band}"] = upper
+    for band in ("95", "998"):
+        if data_type == "SR":
+            lower, upper = _poisson_pair(band, d, m)
+        else:
+            lower, upper = _limit_pair(
+                data_type, sr_method, band, d, var0, 0.0, centre, m, cqc_squared, next_den
+            )
+        out[f"unadjusted_lower_{band}"], out[f"unadjusted_upper_{band}"] = lower, upper
+
+    positive = tau2 > 0
+    if data_type != "SR" and not positive.any():
+        # With tau² = 0 the adjusted formula is the unadjusted one for PR and RC.
+        out.update({k.replace("unadjusted", "adjusted"): v for k, v in list(out.items())})
+        return out
+    rows = None if data_type == "SR" or positive.all() else np.flatnonzero(positive[fid])
+    sub = (lambda a: a) if rows is None else (lambda a: a[rows])
+    tau_rows = tau2[fid] if rows is None else tau2[fid[rows]]
+    for band in ("95", "998"):
+        lower, upper = _limit_pair(
+            data_type,
+            sr_method,
+            band,
+            sub(d),
+            sub(var0),
+            tau_rows,
+            sub(centre) if centre.size else centre,
+            m,
+            cqc_squared,
+            None if next_den is None else sub(next_den),
+        )
+        if rows is not None:
+            lower_all = out[f"unadjusted_lower_{band}"].copy()
+            upper_all = out[f"unadjusted_upper_{band}"].copy()
+            lower_all[rows], upper_all[rows] = lower, upper
+            lower, upper = lower_all, upper_all
+        out[f"adjusted_lower_{band}"], out[f"adjusted_upper_{band}"] = lower, upper
     return out
 
 
@@ -738,6 +830,11 @@ def _core(
         tau2 = np.zeros(n_funnels)
     adjusted = tau2 > 0
 
+    next_den = None
+    if data_type == "PR":
+        widest = _Z["998"] * np.sqrt((1 / (2 * np.sqrt(d))) ** 2 + tau2[fid])
+        wraps = _pr_wraps(np.arcsin(np.sqrt(target))[fid], widest)
+        next_den = _pr_next_grid(d, fid, wraps, bounds)
     limits = _all_limits(
         d,
         fid,
@@ -747,7 +844,7 @@ def _core(
         sr_method,
         m,
         o["cqc_squared"],
-        next_den_for=lambda rows: _pr_next_grid(d, fid, rows, bounds),
+        next_den=next_den,
     )
     adjusted_r = adjusted[fid]
     in_effect = {
