@@ -134,7 +134,10 @@ def parse_period(text: object) -> Period:
     label = " ".join(text.strip().split())
     if not label:
         raise ValueError("blank period")
-    if m := _SHORT_CY_RANGE.match(label):
+    # "2017-06" is June 2017 (ISO month); Fingertips writes the 3-year range as "2014 - 16".
+    if (m := _SHORT_CY_RANGE.match(label)) and not (
+        "-" in label and " " not in label and 1 <= int(m[2]) <= 12
+    ):
         first = int(m[1])
         last = first // 100 * 100 + int(m[2])
         if last <= first:
