@@ -109,9 +109,10 @@ def _read_json(source: Any, name: str, max_bytes: int) -> Any:
             raise InputError(f"{name}: file not found ({path})") from None
         data = b""
     if size > max_bytes:
-        mb = 1024 * 1024
+        from iaf.loaders import human_size
+
         raise InputError(
-            f"{name} is {size / mb:,.1f} MB, over the {max_bytes / mb:,.1f} MB limit for a "
+            f"{name} is {human_size(size)}, over the {human_size(max_bytes)} limit for a "
             "boundary file"
         )
     if not isinstance(source, bytes | bytearray | memoryview):

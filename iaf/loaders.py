@@ -106,7 +106,12 @@ EXTRA_DOMAIN = "Other (loaded)"
 
 
 # ── Reading ──────────────────────────────────────────────────────────────────────────────
-def _mb(n: int) -> str:
+def human_size(n: int) -> str:
+    """``"512 bytes"``, ``"2.0 KB"``, ``"201.0 MB"``: sizes as people read them."""
+    if n < 1024:
+        return f"{n:,} bytes"
+    if n < 1024 * 1024:
+        return f"{n / 1024:,.1f} KB"
     return f"{n / 1024 / 1024:,.1f} MB"
 
 
@@ -115,7 +120,7 @@ def _get_bytes(source: Source, name: str, max_bytes: int) -> bytes:
         data = bytes(source)
         if len(data) > max_bytes:
             raise InputError(
-                f"{name} is {_mb(len(data))}, over the {_mb(max_bytes)} limit for one file"
+                f"{name} is {human_size(len(data))}, over the {human_size(max_bytes)} limit for one file"
             )
         return data
     path = Path(source)
@@ -128,7 +133,9 @@ def _get_bytes(source: Source, name: str, max_bytes: int) -> bytes:
     if path.is_dir():
         raise InputError(f"{name} is a folder, not a file")
     if size > max_bytes:
-        raise InputError(f"{name} is {_mb(size)}, over the {_mb(max_bytes)} limit for one file")
+        raise InputError(
+            f"{name} is {human_size(size)}, over the {human_size(max_bytes)} limit for one file"
+        )
     return path.read_bytes()
 
 
@@ -401,14 +408,15 @@ def _check_zip(data: bytes, name: str, max_bytes: int) -> None:
     total = sum(i.file_size for i in infos)
     if total > max_bytes:
         raise InputError(
-            f"{name}: the workbook unpacks to {_mb(total)}, over the {_mb(max_bytes)} limit"
+            f"{name}: the workbook unpacks to {human_size(total)}, over the {human_size(max_bytes)} limit"
         )
     for info in infos:
         ratio = info.file_size / max(info.compress_size, 1)
         if ratio > MAX_COMPRESSION_RATIO and info.file_size > 1024 * 1024:
             raise InputError(
-                f"{name}: part {info.filename} is compressed {ratio:,.0f}:1, which is how "
-                "decompression bombs look, not spreadsheets; refused"
+                f"{name}: part {info.filename} would unpack to {human_size(info.file_size)}, "
+                f"more than {MAX_COMPRESSION_RATIO} times its packed size: refused as a likely "
+                "decompression bomb"
             )
 
 
@@ -666,7 +674,7 @@ def _fingertips(
     col = {k: lookup[_norm(v)] for k, v in FT_COLUMNS.items() if _norm(v) in lookup}
     ids = frame[lookup[_norm("Indicator ID")]].str.strip()
     imap = {str(k).strip(): v for k, v in (indicator_map or {}).items()}
-    raw = _apply_mapping(frame, col, name)
+    raw = _apply_mapping(frame, {**col, "indicator": lookup[_norm("Indicator ID")]}, name)
     raw["indicator"] = ids.map(lambda i: imap.get(i, f"FT{i}" if i else ""))
     extras_meta = frame.assign(_ind=raw["indicator"])
 
