@@ -120,7 +120,8 @@ def _get_bytes(source: Source, name: str, max_bytes: int) -> bytes:
         data = bytes(source)
         if len(data) > max_bytes:
             raise InputError(
-                f"{name} is {human_size(len(data))}, over the {human_size(max_bytes)} limit for one file"
+                f"{name} is {human_size(len(data))}, over the {human_size(max_bytes)} limit "
+                "for one file"
             )
         return data
     path = Path(source)
@@ -408,7 +409,8 @@ def _check_zip(data: bytes, name: str, max_bytes: int) -> None:
     total = sum(i.file_size for i in infos)
     if total > max_bytes:
         raise InputError(
-            f"{name}: the workbook unpacks to {human_size(total)}, over the {human_size(max_bytes)} limit"
+            f"{name}: the workbook unpacks to {human_size(total)}, over the "
+            f"{human_size(max_bytes)} limit"
         )
     for info in infos:
         ratio = info.file_size / max(info.compress_size, 1)

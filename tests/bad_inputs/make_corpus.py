@@ -122,8 +122,9 @@ def feature(code: str, ring: list[list[float]] | None = None, *, name: str = "Ar
 
 
 def fingertips_with_breakdowns() -> bytes:
-    head = ["Indicator ID", "Indicator Name", "Area Code", "Area Name", "Area Type", "Sex", "Age",
-            "Category Type", "Category", "Time period", "Value", "Count", "Denominator"]  # fmt: skip
+    head = ["Indicator ID", "Indicator Name", "Area Code", "Area Name", "Area Type", "Sex",
+            "Age", "Category Type", "Category", "Time period", "Value", "Count",
+            "Denominator"]  # fmt: skip
     rows = [
         ["90799", "IAPT reliable improvement", "00C", "NHS Darlington CCG", "CCGs", "Persons",
          "18+ yrs", "", "", "2016/17 Q1", "40", "40", "100"],
@@ -161,6 +162,7 @@ def _long_cell() -> bytes:
     return csv_bytes([HEADER, ["00C", "123a", "2016/17 Q1", "1" * 200_000, "100"]])
 
 
+# fmt: off
 CASES: list[Case] = [
     # ── encodings and delimiters ─────────────────────────────────────────────────────────
     Case("utf8_bom", "bom.csv", lambda: codecs.BOM_UTF8 + good_csv(), n_loaded=4),
@@ -553,7 +555,7 @@ CASES: list[Case] = [
     Case(
         "geojson_unclosed_ring",
         "open.geojson",
-        geojson([feature("E38000001", SQUARE_CW[:-1] + [[0.0, 50.5]])]),
+        geojson([feature("E38000001", [*SQUARE_CW[:-1], [0.0, 50.5]])]),
         call="boundaries",
         error="open.geojson: features[0] (E38000001), polygon 0 ring 0 is not closed (its "
         "first and last points differ)",
@@ -608,6 +610,7 @@ CASES: list[Case] = [
         error="large.geojson is 9.7 KB, over the 2.0 KB limit for a boundary file",
     ),
 ]
+# fmt: on
 
 
 def build(folder: Path) -> dict[str, Path]:
