@@ -97,6 +97,9 @@ def _check_confidence(confidence: Confidence) -> np.ndarray:
 
 def _numeric(values: ArrayLike, name: str) -> np.ndarray:
     """Float array; None/pd.NA/NaN become NaN, anything non-numeric is an InputError."""
+    raw = values.to_numpy() if isinstance(values, pd.Series) else np.asarray(values)
+    if raw.dtype.kind in "fiub":  # already numbers: the fast path for large vectors
+        return np.atleast_1d(raw.astype(float))
     series = (
         pd.Series(values, dtype=object) if np.ndim(values) else pd.Series([values], dtype=object)
     )
