@@ -257,3 +257,11 @@ def test_expected_flags_property_against_simulation() -> None:
     share = float(np.mean(np.abs(z) > stats.norm.ppf(0.999)))
     expected = expected_false_flags(2_000_000) / 2_000_000
     assert math.isclose(share, expected, rel_tol=0.05)
+
+
+def test_docstring_examples_run() -> None:
+    import doctest
+
+    import iaf.stats.outliers
+
+    assert doctest.testmod(iaf.stats.outliers).failed == 0
