@@ -141,6 +141,10 @@ def parse_period(text: object) -> Period:
         first = int(m[1])
         last = first // 100 * 100 + int(m[2])
         if last <= first:
+            if " " not in label:
+                raise ValueError(
+                    f"{label!r} is neither a month ({m[2]} is not 1–12) nor a range of years"
+                )
             raise ValueError(f"{label!r}: the range ends before it starts")
         return Period(f"{first} - {m[2]}", "range", date(first, 1, 1), date(last, 12, 31))
     if " - " in label:
