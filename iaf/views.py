@@ -1,0 +1,604 @@
+"""Per-view frames: what each page shows, computed from the dataset and its analysis.
+
+Pure functions (no Streamlit): ``ui.get_view`` caches them per parameter set, pages draw them.
+Each returns only the rows its chart draws.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from iaf import catalogue, charts, narrative
+from iaf.analysis import COMPARATORS, FUNNEL_TYPE, Analysis, latest_per_indicator
+from iaf.errors import InputError
+from iaf.model import Dataset
+from iaf.stats import ci as ci_mod
+from iaf.stats import funnel, ratings, spc
+from iaf.stats import outliers as outlier_stats
+from iaf.stats import peers as peers_mod
+
+SIG_PREFIX = {"england": "", "region": "region_", "stp": "stp_", "peers": "peers_"}
+CMP_VALUE = {
+    "england": "england",
+    "region": "region_value",
+    "stp": "stp_value",
+    "peers": "peers_value",
+}
+
+
+# ── periods ──────────────────────────────────────────────────────────────────────────────
+def period_options(ds: Dataset, result: Analysis) -> pd.DataFrame:
+    """Reporting periods (label, end), oldest first: quarters where the data have them."""
+    v = ds.values
+    frame = pd.DataFrame(
+        {
+            "period": v["period"].astype(str),
+            "kind": v["period_type"].astype(str),
+            "end": v["period_end"],
+        }
+    ).drop_duplicates()
+    preferred = frame.loc[frame["kind"] == "quarter"]
+    if preferred.empty:
+        preferred = (
+            frame.loc[frame["kind"] != "range"] if (frame["kind"] != "range").any() else frame
+        )
+    out = preferred.sort_values("end").drop_duplicates("end", keep="first")
+    return out[["period", "end"]].reset_index(drop=True)
+
+
+def as_of_date(ds: Dataset, result: Analysis, period: str | None) -> tuple[str, pd.Timestamp]:
+    opts = period_options(ds, result)
+    if opts.empty:
+        raise InputError("this dataset has no periods to show")
+    if period and period in set(opts["period"]):
+        row = opts.loc[opts["period"] == period].iloc[0]
+    else:
+        row = opts.iloc[-1]
+    return str(row["period"]), pd.Timestamp(row["end"])
+
+
+def _area_names(ds: Dataset) -> pd.Series:
+    return ds.areas.set_index("code")["name"].astype(str)
+
+
+def _sig_label(frame: pd.DataFrame, comparator: str) -> pd.DataFrame:
+    """The rug's class: the 99.8% result, or "… (95% only)" where significant only at 95%."""
+    p = SIG_PREFIX[comparator]
+    label = charts.significance_label(frame[f"{p}sig_95"], frame[f"{p}sig_998"])
+    return frame.assign(sig=label.to_numpy())
+
+
+# ── overview ─────────────────────────────────────────────────────────────────────────────
+def overview(
+    ds: Dataset,
+    result: Analysis,
+    *,
+    period: str | None,
+    comparator: str = "england",
+    region: str = "",
+    stp: str = "",
+    group_by: str = "domain",
+) -> dict[str, object]:
+    label, as_of = as_of_date(ds, result, period)
+    rows = latest_per_indicator(result.results, as_of)
+    if region:
+        rows = rows.loc[rows["region"] == region]
+    if stp:
+        rows = rows.loc[rows["stp"] == stp]
+    rows = _sig_label(rows, comparator)
+    names = _area_names(ds)
+    cat = catalogue.catalogue_frame().set_index("code")
+    ind = rows["indicator"]
+    cells = pd.DataFrame(
+        {
+            "area_code": rows["area_code"],
+            "area_name": rows["area_code"].map(names).fillna(rows["area_code"]),
+            "indicator": ind,
+            "indicator_label": ind + " " + ind.map(cat["short_name"]).fillna(ind),
+            "domain": ind.map(cat["domain"]).fillna("Other"),
+            "clinical_priority": ind.map(cat["clinical_priority"]).fillna(""),
+            "period": rows["period"],
+            "value": rows["value"],
+            "sig": rows["sig"],
+            "suppressed": rows["suppressed"],
+        }
+    )
+    cells["group"] = cells["domain"] if group_by == "domain" else cells["clinical_priority"]
+    if group_by != "domain":
+        cells = cells.loc[cells["group"] != ""]
+    counts = (
+        rows.assign(
+            outlier=rows["funnel_concern"] == "concern",
+            better=rows["funnel_concern"] == "better than expected",
+            sc_concern=rows["spc_point_type"] == "special_cause_concern",
+            sc_improve=rows["spc_point_type"] == "special_cause_improvement",
+            worse=rows["sig"] == "worse",
+        )
+        .groupby("area_code")[["outlier", "better", "sc_concern", "sc_improve", "worse"]]
+        .sum()
+        .reset_index()
+    )
+    counts.insert(1, "area_name", counts["area_code"].map(names).fillna(counts["area_code"]))
+    counts = counts.rename(
+        columns={
+            "outlier": "Funnel outliers (concern)",
+            "better": "Funnel outliers (better)",
+            "sc_concern": "Special cause concern",
+            "sc_improve": "Special cause improvement",
+            "worse": f"Worse than {COMPARATORS[comparator]}",
+        }
+    ).sort_values("Funnel outliers (concern)", ascending=False)
+    n_tests = int(rows["funnel_outlier"].isin(["high", "low", ""]).sum())
+    n_funnel = int(rows["funnel_z"].notna().sum())
+    n_flags = int(rows["funnel_outlier"].isin(["high", "low"]).sum())
+    return {
+        "period": label,
+        "as_of": as_of,
+        "cells": cells.reset_index(drop=True),
+        "counts": counts.reset_index(drop=True),
+        "chance_note": outlier_stats.chance_note(n_funnel, n_flags, 0.998) if n_funnel else "",
+        "n_tests": n_tests,
+    }
+
+
+def ratings_table(
+    ds: Dataset, result: Analysis, *, period: str | None, by: str = "clinical_priority"
+) -> pd.DataFrame:
+    _, as_of = as_of_date(ds, result, period)
+    rows = latest_per_indicator(result.results, as_of)
+    rows = rows.assign(quintile=rows["quintile"])
+    rated = ratings.rate(rows, by=by)
+    names = _area_names(ds)
+    rated.insert(1, "area_name", rated["area_code"].map(names).fillna(rated["area_code"]))
+    return rated
+
+
+# ── profile ──────────────────────────────────────────────────────────────────────────────
+def profile(
+    ds: Dataset, result: Analysis, *, area: str, period: str | None, comparator: str = "england"
+) -> pd.DataFrame:
+    """One row per indicator for ``area``: latest value, CI, comparators, rank, trend, SPC."""
+    label, as_of = as_of_date(ds, result, period)
+    latest = latest_per_indicator(result.results, as_of)
+    if area not in set(latest["area_code"]):
+        return pd.DataFrame()
+    cmp_col = CMP_VALUE[comparator]
+    p = SIG_PREFIX[comparator]
+    ranked = latest.assign(
+        _key=np.where(latest["polarity"] == "lower_is_better", latest["value"], -latest["value"])
+    )
+    ranked["rank"] = ranked.groupby("indicator")["_key"].rank(method="min")
+    ranked["n_ranked"] = ranked.groupby("indicator")["value"].transform("count")
+    stats = latest.groupby("indicator")["value"].describe(percentiles=[0.25, 0.75])
+    mine = ranked.loc[ranked["area_code"] == area].set_index("indicator")
+    trends = result.trends
+    tr = trends.loc[trends["area_code"] == area].set_index("indicator")
+    rows = []
+    for ind in ds.indicators():
+        if ind.code not in mine.index:
+            continue
+        r = mine.loc[ind.code]
+        st_ = stats.loc[ind.code]
+        direction = tr["direction"].get(ind.code, "") if "direction" in tr else ""
+        direction = "" if pd.isna(direction) else str(direction)
+        sentence = narrative.narrate(
+            indicator_name=ind.name,
+            polarity_words=ind.polarity_words,
+            value=r["value"],
+            unit=ind.unit,
+            lower_95=r["lower_95"],
+            upper_95=r["upper_95"],
+            comparator_name=COMPARATORS[comparator].replace("its ", "")
+            if comparator == "england"
+            else COMPARATORS[comparator],
+            comparator_value=r[cmp_col],
+            sig_95=r[f"{p}sig_95"],
+            sig_998=r[f"{p}sig_998"],
+            trend_direction=direction or None,
+            spc_point_type=r["spc_point_type"] or None,
+            suppressed=bool(r["suppressed"]),
+            period=str(r["period"]),
+        )
+        rows.append(
+            {
+                "domain": ind.domain,
+                "framework_area": ind.area,
+                "clinical_priority": ind.clinical_priority or "",
+                "indicator": ind.code,
+                "label": f"{ind.code} {ind.short_name} ({ind.polarity_words})",
+                "name": ind.name,
+                "unit": ind.unit,
+                "polarity": ind.polarity,
+                "period": str(r["period"]),
+                "value": r["value"],
+                "lower_95": r["lower_95"],
+                "upper_95": r["upper_95"],
+                "england": r["england"],
+                "region_value": r["region_value"],
+                "peers_value": r["peers_value"],
+                "comparator_value": r[cmp_col],
+                "sig": r[f"{p}sig_998"],
+                "sig_95": r[f"{p}sig_95"],
+                "rank": r["rank"],
+                "n_ranked": r["n_ranked"],
+                "min": st_["min"],
+                "q25": st_["25%"],
+                "q75": st_["75%"],
+                "max": st_["max"],
+                "trend": direction,
+                "spc_point_type": r["spc_point_type"],
+                "funnel_concern": r["funnel_concern"],
+                "suppressed": bool(r["suppressed"]),
+                "note": str(r["note"]),
+                "narrative": sentence,
+            }
+        )
+    out = pd.DataFrame(rows)
+    out.attrs["period"] = label
+    return out
+
+
+def what_changed_for_area(
+    ds: Dataset, result: Analysis, *, area: str, period: str | None, comparator: str = "england"
+) -> pd.DataFrame:
+    """Indicators whose significance class changed since the previous period."""
+    _, as_of = as_of_date(ds, result, period)
+    res = result.results.loc[
+        (result.results["area_code"] == area) & (result.results["period_end"] <= as_of)
+    ]
+    res = res.sort_values("period_end")
+    p = SIG_PREFIX[comparator]
+    last_two = res.groupby("indicator").tail(2)
+    rows = []
+    for code, g in last_two.groupby("indicator"):
+        if len(g) < 2:
+            continue
+        before, now = g.iloc[0], g.iloc[1]
+        if before[f"{p}sig_998"] != now[f"{p}sig_998"] or (
+            now["spc_point_type"].startswith("special")
+            and not str(before["spc_point_type"]).startswith("special")
+        ):
+            ind = ds.indicator(code)
+            rows.append(
+                {
+                    "indicator": code,
+                    "name": ind.short_name,
+                    "from_period": before["period"],
+                    "to_period": now["period"],
+                    "was": before[f"{p}sig_998"],
+                    "now": now[f"{p}sig_998"],
+                    "value_before": before["value"],
+                    "value_now": now["value"],
+                    "spc_now": now["spc_point_type"],
+                }
+            )
+    return pd.DataFrame(rows)
+
+
+# ── indicator explorer ───────────────────────────────────────────────────────────────────
+def indicator_periods_view(ds: Dataset, result: Analysis, *, indicator: str) -> list[str]:
+    """The indicator's periods in time order."""
+    v = ds.values.loc[ds.values["indicator"] == indicator, ["period", "period_end"]]
+    return list(v.drop_duplicates().sort_values("period_end")["period"].astype(str))
+
+
+def funnel_view(
+    ds: Dataset,
+    result: Analysis,
+    *,
+    indicator: str,
+    period: str,
+    limit: float = 99.8,
+    adjust: bool = True,
+) -> dict[str, object]:
+    """Funnel points with names and concern, limits on a plotting grid, and the summary."""
+    ind = ds.indicator(indicator)
+    rows = result.results.loc[
+        (result.results["indicator"] == indicator) & (result.results["period"] == period)
+    ]
+    if ind.value_type not in FUNNEL_TYPE:
+        return {"reason": f"a funnel plot needs counts; {ind.code} is a {ind.value_type}"}
+    usable = rows.loc[~rows["suppressed"] & rows["numerator"].notna() & (rows["denominator"] > 0)]
+    if len(usable) < 3:
+        n_supp = int(rows["suppressed"].sum())
+        return {
+            "reason": f"too few areas with counts in {period} ({len(usable)}; {n_supp} suppressed)"
+        }
+    num, den = usable["numerator"].to_numpy(), usable["denominator"].to_numpy()
+    scale = float(ind.multiplier)
+    if ind.value_type == "rate":
+        national = num.sum() / den.sum()
+        den_plot = den * national  # expected events at the national rate
+        scale = national * ind.multiplier
+    else:
+        den_plot = den
+    res = funnel.funnel(
+        num,
+        den_plot,
+        FUNNEL_TYPE[ind.value_type],
+        groups=usable["area_code"].to_numpy(),
+        limit=limit,
+        adjust=adjust,
+        multiplier=scale,
+    )
+    names = _area_names(ds)
+    pts = res.points.rename(columns={"group": "area_code"})
+    pts["area_code"] = pts["area_code"].astype(str)
+    pts["area_name"] = pts["area_code"].map(names).fillna(pts["area_code"])
+    pts["concern"] = (
+        funnel.polarity_concern(pts["outlier"], ind.polarity)
+        if (ind.polarity != "no_judgement")
+        else ""
+    )
+    grid = res.limits_grid(200)
+    finding = narrative.funnel_finding(
+        n_areas=len(pts),
+        n_high=int((pts["outlier"] == "high").sum()),
+        n_low=int((pts["outlier"] == "low").sum()),
+        level=limit / 100,
+        phi=res.phi if res.adjusted else None,
+        area_word="areas",
+        indicator_name=ind.short_name,
+    )
+    return {
+        "points": pts,
+        "limits": grid,
+        "phi": res.phi,
+        "tau2": res.tau2,
+        "adjusted": res.adjusted,
+        "target": res.target,
+        "finding": finding,
+        "x_title": "Expected events at England rate"
+        if ind.value_type == "rate"
+        else ("Expected count" if ind.value_type == "ratio" else "Denominator"),
+        "n_suppressed": int(rows["suppressed"].sum()),
+    }
+
+
+def ranked_view(
+    ds: Dataset, result: Analysis, *, indicator: str, period: str, comparator: str = "england"
+) -> pd.DataFrame:
+    rows = result.results.loc[
+        (result.results["indicator"] == indicator) & (result.results["period"] == period)
+    ]
+    rows = _sig_label(rows, comparator)
+    names = _area_names(ds)
+    out = pd.DataFrame(
+        {
+            "area_code": rows["area_code"],
+            "area_name": rows["area_code"].map(names),
+            "value": rows["value"],
+            "lower_95": rows["lower_95"],
+            "upper_95": rows["upper_95"],
+            "lower_998": rows["lower_998"],
+            "upper_998": rows["upper_998"],
+            "numerator": rows["numerator"],
+            "denominator": rows["denominator"],
+            "sig": rows["sig"],
+            "funnel_z": rows["funnel_z"],
+            "outlier": rows["funnel_outlier"],
+            "concern": rows["funnel_concern"],
+            "comparator_value": rows[CMP_VALUE[comparator]],
+            "suppressed": rows["suppressed"],
+            "note": rows["note"].astype(str),
+        }
+    )
+    return out.sort_values("value", ascending=False, na_position="last").reset_index(drop=True)
+
+
+def persistent(
+    ds: Dataset, result: Analysis, *, indicator: str, k: int = 3, n: int = 4
+) -> pd.DataFrame:
+    rows = result.results.loc[result.results["indicator"] == indicator]
+    out = outlier_stats.persistent_outliers(rows, k=k, n=n)
+    if len(out):
+        out.insert(1, "area_name", out["area_code"].map(_area_names(ds)))
+    return out
+
+
+# ── trends ───────────────────────────────────────────────────────────────────────────────
+def spc_view(
+    ds: Dataset,
+    result: Analysis,
+    *,
+    area: str,
+    indicator: str,
+    rebase: tuple[str, ...] = (),
+    target: float | None = None,
+    rules: str = "2019",
+) -> dict[str, object]:
+    ind = ds.indicator(indicator)
+    rows = result.results.loc[
+        (result.results["area_code"] == area) & (result.results["indicator"] == indicator)
+    ].sort_values("period_end")
+    if rows.empty:
+        return {"reason": "no data for this area and indicator"}
+    frame = pd.DataFrame({"series": area, "period": rows["period_end"], "value": rows["value"]})
+    improvement = {"higher_is_better": "increase", "lower_is_better": "decrease"}.get(
+        ind.polarity, "neutral"
+    )
+    rebase_dates = [
+        rows.loc[rows["period"] == r, "period_end"].iloc[0]
+        for r in rebase
+        if (rows["period"] == r).any()
+    ]
+    pts = spc.xmr(
+        frame, improvement=improvement, rebase=rebase_dates or None, target=target, rules=rules
+    )
+    pts = pts.assign(
+        period_label=rows["period"].astype(str).to_numpy(), period_end=rows["period_end"].to_numpy()
+    )
+    summary = spc.xmr_summary(pts)
+    types = pts["point_type"].astype(str).to_numpy()
+    run = 1
+    while run < len(types) and types[-1 - run] == types[-1]:
+        run += 1
+    finding = narrative.spc_finding(
+        point_type=str(types[-1]),
+        n_consecutive=run,
+        n_points=int(pts["value"].notna().sum()),
+        period=str(rows["period"].iloc[-1]),
+        indicator_name=ind.short_name,
+    )
+    return {
+        "points": pts,
+        "summary": summary,
+        "finding": finding,
+        "n_suppressed": int(rows["suppressed"].sum()),
+    }
+
+
+def small_multiples(ds: Dataset, result: Analysis, *, area: str) -> pd.DataFrame:
+    rows = result.results.loc[result.results["area_code"] == area]
+    cat = catalogue.catalogue_frame().set_index("code")
+    return pd.DataFrame(
+        {
+            "indicator": rows["indicator"],
+            "label": rows["indicator"] + " " + rows["indicator"].map(cat["short_name"]).fillna(""),
+            "period": rows["period"],
+            "period_end": rows["period_end"],
+            "value": rows["value"],
+            "mean": rows["spc_mean"],
+            "lpl": rows["spc_lpl"],
+            "upl": rows["spc_upl"],
+            "point_type": rows["spc_point_type"],
+        }
+    )
+
+
+def national_changes(ds: Dataset, result: Analysis, *, period: str | None) -> pd.DataFrame:
+    """Areas whose latest point is special cause (improvement or concern), per indicator."""
+    _, as_of = as_of_date(ds, result, period)
+    rows = result.results.loc[result.results["period_end"] <= as_of]
+    out = outlier_stats.latest_special_cause(rows)
+    if len(out):
+        out.insert(1, "area_name", out["area_code"].map(_area_names(ds)))
+    return out
+
+
+def national_trend(ds: Dataset, result: Analysis, *, indicator: str) -> pd.DataFrame:
+    """England's value per period with its 95% CI (summed counts; Fingertips methods)."""
+    ind = ds.indicator(indicator)
+    c = result.comparators
+    rows = c.loc[(c["comparator"] == "england") & (c["indicator"] == indicator)]
+    ends = result.results.drop_duplicates(["indicator", "period"]).set_index(
+        ["indicator", "period"]
+    )["period_end"]
+    rows = rows.assign(period_end=[ends.get((indicator, p)) for p in rows["period"]])
+    rows = rows.assign(lower_95=np.nan, upper_95=np.nan)
+    if ind.value_type in ("proportion", "rate", "ratio", "count") and (rows["den"] > 0).all():
+        cis = ci_mod.indicator_cis(
+            rows["num"].to_numpy(),
+            rows["den"].to_numpy(),
+            ind.value_type,
+            multiplier=float(ind.multiplier),
+            confidence=0.95,
+        )
+        rows = rows.assign(lower_95=cis["lower_95"].to_numpy(), upper_95=cis["upper_95"].to_numpy())
+    return rows.sort_values("period_end").reset_index(drop=True)
+
+
+# ── compare ──────────────────────────────────────────────────────────────────────────────
+def compare(
+    ds: Dataset, result: Analysis, *, area: str, peers: list[str], period: str | None, group: str
+) -> pd.DataFrame:
+    """The area beside its peers on every indicator of a domain or clinical priority."""
+    _, as_of = as_of_date(ds, result, period)
+    inds = {i.code for i in catalogue.CATALOGUE if group in (i.domain, i.clinical_priority)}
+    rows = latest_per_indicator(result.results, as_of)
+    rows = rows.loc[rows["indicator"].isin(inds) & rows["area_code"].isin([area, *peers])]
+    names = _area_names(ds)
+    return pd.DataFrame(
+        {
+            "indicator": rows["indicator"],
+            "area_code": rows["area_code"],
+            "area_name": rows["area_code"].map(names),
+            "is_focus": rows["area_code"] == area,
+            "value": rows["value"],
+            "lower_95": rows["lower_95"],
+            "upper_95": rows["upper_95"],
+            "sig_england": rows["sig_998"],
+            "sig_region": rows["region_sig_998"],
+            "sig_stp": rows["stp_sig_998"],
+            "sig_peers": rows["peers_sig_998"],
+            "period": rows["period"],
+        }
+    ).reset_index(drop=True)
+
+
+def peer_set(
+    ds: Dataset, result: Analysis, *, area: str, kind: str, custom: tuple[str, ...] = ()
+) -> dict[str, object]:
+    """The peers of ``area`` of one kind, with the reasons (variables and distances)."""
+    areas = ds.areas
+    if kind == "custom":
+        return {"peers": tuple(custom), "why": pd.DataFrame(), "explanation": "Hand-picked peers."}
+    if kind in ("region", "stp"):
+        groups = peers_mod.peer_groups(areas, kind)
+        members = tuple(c for c in groups.get(area, []) if c != area)
+        label = areas.loc[areas["code"] == area, kind]
+        where = label.iloc[0] if len(label) else ""
+        return {
+            "peers": members,
+            "why": pd.DataFrame(),
+            "explanation": f"Every other area in the same {kind.upper() if kind == 'stp' else kind}"
+            f" ({where}).",
+        }
+    variables = [c for c in _characteristics(areas)]
+    has_list = "peers" in areas and areas["peers"].astype(str).str.len().gt(0).all()
+    groups = peers_mod.peer_groups(areas, "similar10", variables=variables)
+    members = tuple(groups.get(area, []))
+    why = (
+        peers_mod.why_peers(areas, area, list(members), variables)
+        if variables and members
+        else pd.DataFrame()
+    )
+    explanation = (
+        "The published list of the 10 most similar areas (as in the areas table)."
+        if has_list
+        else "The 10 nearest areas by Euclidean distance on standardised characteristics: "
+        + ", ".join(variables)
+        + "."
+    )
+    if has_list and variables:
+        explanation += (
+            " The table shows how close each listed peer is on the characteristics "
+            "available here: " + ", ".join(variables) + "."
+        )
+    return {"peers": members, "why": why, "explanation": explanation}
+
+
+def _characteristics(areas: pd.DataFrame) -> list[str]:
+    skip = {"code", "name", "type", "parent", "region", "stp", "peers", "successor", "active_to"}
+    return [
+        c
+        for c in areas.columns
+        if c not in skip and pd.api.types.is_numeric_dtype(areas[c]) and areas[c].notna().sum() > 2
+    ]
+
+
+def robustness(
+    ds: Dataset, result: Analysis, *, area: str, period: str | None, group: str
+) -> pd.DataFrame:
+    """Each indicator's result against every comparator, and whether the finding holds."""
+    _, as_of = as_of_date(ds, result, period)
+    inds = {i.code for i in catalogue.CATALOGUE if group in (i.domain, i.clinical_priority)}
+    rows = latest_per_indicator(result.results, as_of)
+    rows = rows.loc[rows["indicator"].isin(inds) & (rows["area_code"] == area)]
+    out = pd.DataFrame(
+        {
+            "indicator": rows["indicator"],
+            "name": rows["indicator"].map(lambda c: ds.indicator(c).short_name),
+            "England": rows["sig_998"],
+            "Region": rows["region_sig_998"],
+            "STP": rows["stp_sig_998"],
+            "Similar 10": rows["peers_sig_998"],
+        }
+    )
+    cols = ["England", "Region", "STP", "Similar 10"]
+    compared = out[cols].where(out[cols] != "not compared")
+    out["holds under every comparator"] = np.where(
+        compared.nunique(axis=1, dropna=True) <= 1, "yes", "no: depends on the comparator"
+    )
+    return out.reset_index(drop=True)

@@ -1,0 +1,169 @@
+"""Indicator explorer: funnel plot, ranked bars, map and outlier table for one indicator."""
+
+import streamlit as st
+
+import ui
+from iaf import charts
+from iaf.analysis import COMPARATORS
+
+st.title("Indicator explorer")
+ds = ui.active_dataset()
+inds = ds.indicators()
+codes = [i.code for i in inds]
+by_code = {i.code: i for i in inds}
+
+with ui.controls():
+    code = st.selectbox(
+        "Indicator",
+        codes,
+        key="ind",
+        bind="query-params",
+        format_func=lambda c: by_code[c].label,
+        filter_mode="fuzzy",
+    )
+    periods = ui.get_view("indicator_periods_view", indicator=code)
+    period = st.selectbox(
+        "Period", periods, index=len(periods) - 1, key="iperiod", bind="query-params"
+    )
+    comparator = st.selectbox(
+        "Compare with",
+        list(COMPARATORS),
+        key="cmp",
+        bind="query-params",
+        format_func=lambda c: COMPARATORS[c],
+    )
+    limit = st.radio(
+        "Outlier limit",
+        [99.8, 95.0],
+        key="limit",
+        bind="query-params",
+        format_func=lambda v: f"{v:g}%",
+        horizontal=True,
+    )
+    adjust = st.toggle(
+        "Adjust for overdispersion",
+        value=True,
+        key="adjust",
+        bind="query-params",
+        help="Spiegelhalter's multiplicative/additive adjustment, applied only when phi > 1.",
+    )
+    k = st.number_input("Persistent: outside 99.8% in at least k …", 1, 8, 3, key="k")
+    n = st.number_input("… of the last n periods", 1, 12, 4, key="n")
+
+ind = by_code[code]
+focus = st.query_params.get("area", "")
+st.header(f"{ind.code} {ind.name}")
+st.caption(
+    f"{ind.definition} Unit: {ind.unit}; **{ind.polarity_words}**; "
+    f"{ind.frequency.replace('_', ' ')}; value type: {ind.value_type}."
+)
+
+fv = ui.get_view(
+    "funnel_view", indicator=code, period=period, limit=float(limit), adjust=bool(adjust)
+)
+tab_funnel, tab_bars, tab_map, tab_table = st.tabs(
+    ["Funnel plot", "Ranked with CIs", "Map", "Outlier table"]
+)
+with tab_funnel:
+    if "reason" in fv:
+        st.info(f"No funnel plot for {period}: {fv['reason']}.")
+    else:
+        adj = (
+            f"overdispersion adjusted (phi = {fv['phi']:.2f}, tau² = {fv['tau2']:.4g})"
+            if fv["adjusted"]
+            else f"no overdispersion adjustment (phi = {fv['phi']:.2f})"
+        )
+        chart = charts.funnel_chart(
+            fv["points"],
+            fv["limits"],
+            indicator=ind,
+            target=fv["target"],
+            finding=fv["finding"],
+            period=period,
+            comparator_note="target = England value",
+            adjusted_note=adj,
+            selected=focus or None,
+        )
+        st.caption(
+            f"Limits: 95% (dashed) and 99.8% (solid); {adj}. Click a point to open that "
+            "area's profile."
+        )
+        event = st.altair_chart(chart, on_select="rerun", key="funnel")
+        picked = event["selection"].get("pick") if event else None
+        if picked:
+            st.switch_page(
+                "pages/profile.py", query_params=ui.link_params(area=picked[0]["area_code"])
+            )
+        ui.download_chart(chart, f"funnel_{code}_{period}", key="funnel_dl")
+ranked = ui.get_view("ranked_view", indicator=code, period=period, comparator=comparator)
+with tab_bars:
+    if ranked["value"].notna().sum() == 0:
+        st.info(f"No published values for {period}: all are suppressed or missing.")
+    else:
+        cmp_value = ranked["comparator_value"].dropna()
+        finding = (
+            f"{(ranked['sig'] == 'worse').sum()} areas significantly worse and "
+            f"{(ranked['sig'] == 'better').sum()} better than {COMPARATORS[comparator]}."
+        )
+        bars = charts.ranked_bar_chart(
+            ranked.loc[ranked["value"].notna()],
+            indicator=ind,
+            comparator_value=float(cmp_value.iloc[0])
+            if len(cmp_value) and comparator == "england"
+            else None,
+            comparator_name=COMPARATORS[comparator],
+            finding=finding,
+            period=period,
+        )
+        ev = st.altair_chart(bars, on_select="rerun", key="bars")
+        picked = ev["selection"].get("pick") if ev else None
+        if picked:
+            st.switch_page(
+                "pages/profile.py", query_params=ui.link_params(area=picked[0]["area_code"])
+            )
+        ui.download_chart(bars, f"ranked_{code}_{period}", key="bars_dl")
+with tab_map:
+    if ds.boundaries:
+        finding = f"{ind.short_name} by area, {period}, shaded by value; {ind.polarity_words}."
+        chart = charts.choropleth(
+            ds.boundaries["features"],
+            ranked[["area_code", "value", "sig"]],
+            indicator=ind,
+            finding=finding,
+            projection="identity" if ds.synthetic else "mercator",
+        )
+        ev = st.altair_chart(chart, on_select="rerun", key="map")
+        picked = ev["selection"].get("pick") if ev else None
+        if picked:
+            code_key = "area_code" if "area_code" in picked[0] else "properties.code"
+            st.switch_page(
+                "pages/profile.py", query_params=ui.link_params(area=picked[0][code_key])
+            )
+        if ds.synthetic:
+            st.caption("Demo tile map: one hexagon per fictional CCG, grouped by region.")
+    else:
+        st.info("No boundaries are loaded for this dataset: add a GeoJSON on the Data page.")
+with tab_table:
+    table = ranked.loc[ranked["outlier"].isin(["high", "low"])].sort_values("funnel_z")
+    st.caption(
+        f"Areas outside the {limit:g}% funnel limits in {period}, by z-score. "
+        "Select a row to open the area."
+    )
+    sel = st.dataframe(
+        table, hide_index=True, on_select="rerun", selection_mode="single-row", key="outlier_table"
+    )
+    if sel and sel["selection"]["rows"]:
+        st.switch_page(
+            "pages/profile.py",
+            query_params=ui.link_params(area=table.iloc[sel["selection"]["rows"][0]]["area_code"]),
+        )
+    ui.download_table(ranked, f"{code}_{period}", key="ranked_dl")
+    st.markdown(
+        f"**Persistent outliers**: outside the 99.8% limits in at least {k} of the last {n} periods"
+    )
+    pers = ui.get_view("persistent", indicator=code, k=int(k), n=int(n))
+    if pers.empty:
+        st.write("None.")
+    else:
+        st.dataframe(pers, hide_index=True)
+ui.share_link("explorer", ind=code, iperiod=period, cmp=comparator, limit=limit, adjust=adjust)

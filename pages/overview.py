@@ -1,0 +1,135 @@
+"""Overview: the national picture for a period — ratings, the tartan rug, outlier counts."""
+
+import streamlit as st
+
+import ui
+from iaf import charts
+from iaf.analysis import COMPARATORS
+
+st.title("Overview")
+ds = ui.active_dataset()
+periods = ui.get_view("period_options")
+labels = list(periods["period"])
+
+with ui.controls():
+    period = st.selectbox(
+        "Reporting period",
+        labels,
+        index=len(labels) - 1,
+        key="period",
+        bind="query-params",
+        help="Each indicator shows its latest data ending on or before this.",
+    )
+    comparator = st.selectbox(
+        "Compare with",
+        list(COMPARATORS),
+        key="cmp",
+        bind="query-params",
+        format_func=lambda c: COMPARATORS[c].replace("its ", "Each area's "),
+    )
+    group_by = st.radio(
+        "Group indicators by",
+        ["domain", "clinical_priority"],
+        key="group",
+        bind="query-params",
+        format_func=lambda g: {"domain": "Domain", "clinical_priority": "Clinical priority"}[g],
+    )
+    regions = ["", *sorted(r for r in ds.areas["region"].astype(str).unique() if r)]
+    region = st.selectbox(
+        "Region",
+        regions,
+        key="region",
+        bind="query-params",
+        format_func=lambda r: r or "All regions",
+    )
+    in_region = ds.areas.loc[(ds.areas["region"] == region) | (region == ""), "stp"]
+    stps = ["", *sorted(s for s in in_region.astype(str).unique() if s)]
+    stp = st.selectbox(
+        "STP", stps, key="stp", bind="query-params", format_func=lambda s: s or "All STPs"
+    )
+
+view = ui.get_view(
+    "overview", period=period, comparator=comparator, region=region, stp=stp, group_by=group_by
+)
+cells, counts = view["cells"], view["counts"]
+st.caption(
+    f"Data for {view['period']} (each indicator's latest period on or before it) · compared with "
+    f"{COMPARATORS[comparator]} by the Fingertips method (the area's confidence interval against "
+    "the comparator's value) · ▲ better ● similar ▼ worse · △ higher ▽ lower (no judgement) · "
+    "○ not compared (no confidence interval)"
+)
+
+st.subheader("Clinical priority ratings")
+rated = ui.get_view("ratings_table", period=period, by="clinical_priority")
+if region:
+    rated = rated.loc[rated["area_code"].isin(cells["area_code"])]
+st.caption("Four-point scale from the indicator results; open an area's profile for the reasons.")
+pivot = rated.pivot_table(
+    index=["area_code", "area_name"], columns="group", values="rating", aggfunc="first"
+).reset_index()
+picked = st.dataframe(
+    pivot,
+    hide_index=True,
+    on_select="rerun",
+    selection_mode="single-row",
+    key="overview_ratings",
+    height=280,
+)
+if picked and picked["selection"]["rows"]:
+    row = pivot.iloc[picked["selection"]["rows"][0]]
+    st.switch_page(
+        "pages/profile.py", query_params=ui.link_params(area=row["area_code"], period=period)
+    )
+
+st.subheader("Every area against every indicator")
+if cells.empty:
+    st.warning("No data for this period and filter: try an earlier period or another region.")
+else:
+    finding = (
+        f"{(cells['sig'] == 'worse').sum():,} of {len(cells):,} results are significantly "
+        f"worse than {COMPARATORS[comparator]} and {(cells['sig'] == 'better').sum():,} "
+        "better."
+    )
+    rug = charts.tartan_rug(cells, finding=finding, comparator_name=COMPARATORS[comparator])
+    event = st.altair_chart(rug, on_select="rerun", key="overview_rug")
+    chosen = (event or {}).get("selection", {}).get("cell") if event else None
+    if chosen:
+        st.switch_page(
+            "pages/profile.py",
+            query_params=ui.link_params(
+                area=chosen[0]["area_code"], ind=chosen[0].get("indicator", ""), period=period
+            ),
+        )
+    with st.expander("Table of the same results (select a row to open the area)"):
+        table = cells.pivot_table(
+            index=["area_code", "area_name"], columns="indicator", values="sig", aggfunc="first"
+        ).reset_index()
+        sel = st.dataframe(
+            table,
+            hide_index=True,
+            on_select="rerun",
+            key="overview_rug_table",
+            selection_mode="single-row",
+        )
+        if sel and sel["selection"]["rows"]:
+            code = table.iloc[sel["selection"]["rows"][0]]["area_code"]
+            st.switch_page(
+                "pages/profile.py", query_params=ui.link_params(area=code, period=period)
+            )
+        ui.download_table(cells, f"overview_{view['period']}", key="overview_cells")
+
+st.subheader("Outliers and special-cause points per area")
+st.caption(view["chance_note"])
+sel = st.dataframe(
+    counts,
+    hide_index=True,
+    on_select="rerun",
+    selection_mode="single-row",
+    key="overview_counts",
+    height=320,
+)
+if sel and sel["selection"]["rows"]:
+    code = counts.iloc[sel["selection"]["rows"][0]]["area_code"]
+    st.switch_page("pages/profile.py", query_params=ui.link_params(area=code, period=period))
+ui.download_table(counts, f"outlier_counts_{view['period']}", key="overview_counts_dl")
+ui.share_link("overview", period=period, cmp=comparator, group=group_by, region=region, stp=stp)

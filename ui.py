@@ -1,0 +1,293 @@
+"""The cached edge between Streamlit and ``iaf``: data sources, caches, the page frame.
+
+Expensive pure functions of ``iaf`` are wrapped here once (``st.cache_resource`` for the shared
+dataset and analysis — one copy for all sessions — and ``st.cache_data`` for small per-view
+frames). Pages read widgets, call these, and draw. Session state holds only what is truly
+per-session (the active dataset's key, presentation mode), with page-prefixed keys.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import sys
+import uuid
+from pathlib import Path
+
+import pandas as pd
+import streamlit as st
+from streamlit.runtime.scriptrunner_utils.exceptions import ScriptControlException
+
+from iaf import analysis as an
+from iaf import demo, views
+from iaf.errors import InputError
+from iaf.model import Dataset
+from iaf.store import Store
+
+log = logging.getLogger("iaf.app")
+REPO = Path(__file__).resolve().parent
+DEMO_KEY = "demo"
+FOLDER_KEY = "folder"
+
+
+# ── where data comes from ────────────────────────────────────────────────────────────────
+def _cli_args() -> argparse.Namespace:
+    parser = argparse.ArgumentParser(add_help=False)
+    parser.add_argument("--data")
+    args, _ = parser.parse_known_args(sys.argv[1:])
+    return args
+
+
+def data_dir() -> Path | None:
+    """The user's own data folder: ``--data DIR`` after ``--``, or ``$IAF_DATA``."""
+    value = _cli_args().data or os.environ.get("IAF_DATA")
+    return Path(value).expanduser().resolve() if value else None
+
+
+def store_dir() -> Path:
+    return Path(os.environ.get("IAF_STORE", REPO / "store")).expanduser().resolve()
+
+
+@st.cache_resource(show_spinner="Generating the synthetic demo data…")
+def demo_dataset() -> Dataset:
+    return demo.generate()
+
+
+@st.cache_resource(show_spinner="Loading your data folder…")
+def folder_dataset(path: str) -> tuple[Dataset, tuple]:
+    from iaf import sources
+
+    return sources.load_folder(Path(path))
+
+
+@st.cache_resource
+def store() -> Store:
+    return Store(store_dir())
+
+
+@st.cache_resource(max_entries=4, show_spinner="Loading the saved dataset…")
+def stored_dataset(dataset_id: str, version: str) -> Dataset:
+    return store().load(dataset_id)
+
+
+def default_key() -> str:
+    return FOLDER_KEY if data_dir() else DEMO_KEY
+
+
+def dataset_key() -> str:
+    """The active dataset: the URL's ``data`` parameter, else this session's choice."""
+    key = st.query_params.get("data") or st.session_state.get("data_active") or default_key()
+    return str(key)
+
+
+def dataset_for(key: str) -> Dataset:
+    if key == DEMO_KEY:
+        return demo_dataset()
+    if key == FOLDER_KEY and data_dir() is not None:
+        return folder_dataset(str(data_dir()))[0]
+    info = {i.id: i for i in store().list()}.get(key)
+    if info is None:
+        raise InputError(f"no saved dataset called {key!r}: it may have been deleted")
+    return stored_dataset(info.id, str(info.created))
+
+
+def active_dataset() -> Dataset:
+    key = dataset_key()
+    try:
+        return dataset_for(key)
+    except InputError as exc:
+        st.warning(f"{exc}. Showing the demo data instead.", icon=":material/warning:")
+        st.session_state["data_active"] = DEMO_KEY
+        if "data" in st.query_params:
+            del st.query_params["data"]
+        return demo_dataset()
+
+
+@st.cache_resource(max_entries=4, show_spinner="Computing every statistic for every area…")
+def _analysis(key: str, stamp: str) -> an.Analysis:
+    return an.analyse(dataset_for(key))
+
+
+def analysis() -> an.Analysis:
+    key = dataset_key()
+    ds = active_dataset()
+    return _analysis(key, f"{ds.name}|{len(ds.values)}")
+
+
+# ── per-view frames (small, cached per view) ─────────────────────────────────────────────
+@st.cache_data(max_entries=512, show_spinner=False)
+def view(view_name: str, data_key: str, data_stamp: str, **params: object) -> object:
+    """Any per-view frame from ``iaf.views``, cached on all its parameters.
+
+    (Streamlit leaves ``_``-prefixed parameters out of the cache key, so none are used here.)
+    """
+    ds = dataset_for(data_key)
+    result = _analysis(data_key, data_stamp)
+    return getattr(views, view_name)(ds, result, **params)
+
+
+def get_view(view_name: str, **params: object) -> object:
+    key = dataset_key()
+    ds = active_dataset()
+    return view(view_name, key, f"{ds.name}|{len(ds.values)}", **params)
+
+
+# ── the frame around every page ──────────────────────────────────────────────────────────
+def presentation_mode() -> bool:
+    return st.query_params.get("present") == "1"
+
+
+def controls():
+    """Where a page puts its controls: the sidebar, or a folded panel in presentation mode."""
+    if presentation_mode():
+        return st.expander("Controls", icon=":material/tune:", expanded=False)
+    return st.sidebar
+
+
+def frame(page) -> None:
+    ds = active_dataset()
+    if ds.synthetic:
+        st.info(
+            "**Synthetic demo data** — fictional CCGs and numbers, generated for demonstration. "
+            "Not real NHS data.",
+            icon=":material/science:",
+        )
+    if presentation_mode():
+        if st.button("Leave presentation mode", icon=":material/close_fullscreen:"):
+            del st.query_params["present"]
+            st.rerun()
+        return
+    with st.sidebar:
+        st.caption(f"Dataset: **{ds.name}** ({len(ds.values):,} values)")
+        if st.button(
+            "Presentation mode",
+            icon=":material/open_in_full:",
+            help="Hide the controls for a meeting; every view stays a link.",
+        ):
+            st.query_params["present"] = "1"
+            st.rerun()
+
+
+def run_page(page) -> None:
+    """Run a page; an unexpected error shows a short message with an id, never a traceback."""
+    try:
+        page.run()
+    except ScriptControlException:
+        raise
+    except InputError as exc:
+        st.error(str(exc), icon=":material/error:")
+    except Exception:
+        error_id = uuid.uuid4().hex[:8]
+        log.exception("unexpected error %s on page %s", error_id, getattr(page, "title", "?"))
+        st.error(
+            f"Something went wrong on this page (error id {error_id}). The error was logged; "
+            "other pages and your data are unaffected.",
+            icon=":material/error:",
+        )
+
+
+def link_params(**params: object) -> dict[str, str]:
+    """Every parameter of a view written explicitly (defaults included) for a pasted link."""
+    out = {k: str(v) for k, v in params.items() if v not in (None, "")}
+    key = dataset_key()
+    if key != default_key():
+        out["data"] = key
+    return out
+
+
+def share_link(page_path: str, **params: object) -> None:
+    """Show the link to this exact view, to paste into emails and agendas."""
+    query = "&".join(f"{k}={v}" for k, v in link_params(**params).items())
+    st.caption("Link to this view")
+    st.code(f"/{page_path}?{query}", language=None)
+
+
+def download_table(frame: pd.DataFrame, name: str, *, key: str) -> None:
+    """CSV and Excel downloads of a table, both safe against formula injection."""
+    from iaf import exports
+
+    c1, c2 = st.columns(2)
+    c1.download_button(
+        "Download CSV",
+        data=lambda: exports.to_csv_bytes(frame),
+        file_name=f"{name}.csv",
+        mime="text/csv",
+        key=f"{key}_csv",
+        on_click="ignore",
+        icon=":material/download:",
+    )
+    c2.download_button(
+        "Download Excel",
+        data=lambda: exports.to_excel_bytes(frame, name[:31]),
+        file_name=f"{name}.xlsx",
+        key=f"{key}_xlsx",
+        on_click="ignore",
+        mime="application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
+        icon=":material/table_view:",
+    )
+
+
+def download_chart(chart, name: str, *, key: str) -> None:
+    from iaf import exports
+
+    c1, c2 = st.columns(2)
+    c1.download_button(
+        "Chart as PNG",
+        data=lambda: exports.chart_png(chart),
+        file_name=f"{name}.png",
+        mime="image/png",
+        key=f"{key}_png",
+        on_click="ignore",
+        icon=":material/image:",
+    )
+    c2.download_button(
+        "Chart as SVG",
+        data=lambda: exports.chart_svg(chart),
+        file_name=f"{name}.svg",
+        mime="image/svg+xml",
+        key=f"{key}_svg",
+        on_click="ignore",
+        icon=":material/draw:",
+    )
+
+
+# ── uploads (parsed once per file and settings; the bytes live in the uploader widget) ──
+@st.cache_data(max_entries=8, show_spinner="Reading the file…")
+def upload_columns(data: bytes, name: str, sheet: str | None) -> list[str]:
+    from iaf import loaders
+
+    frame = loaders.read_table(data, name=name, sheet=sheet)
+    return [c for c in frame.columns if c != "source_row"]
+
+
+@st.cache_data(max_entries=8, show_spinner="Validating the file…")
+def upload_values(data: bytes, name: str, fmt: str, mapping: tuple, sheet: str | None):
+    from iaf import loaders
+
+    return loaders.load_values(
+        data, name=name, format=fmt, mapping=dict(mapping) or None, sheet=sheet
+    )
+
+
+@st.cache_data(max_entries=8, show_spinner="Reading the boundaries…")
+def upload_boundaries(data: bytes, name: str, known: tuple[str, ...]):
+    from iaf import geo
+
+    return geo.load_boundaries(data, name=name, known_codes=set(known) or None)
+
+
+@st.cache_data(max_entries=8, show_spinner="Reading the areas lookup…")
+def upload_areas(data: bytes, name: str):
+    from iaf import loaders
+
+    return loaders.load_areas(data, name=name)
+
+
+def set_active(key: str) -> None:
+    st.session_state["data_active"] = key
+    if key == default_key():
+        if "data" in st.query_params:
+            del st.query_params["data"]
+    else:
+        st.query_params["data"] = key
