@@ -20,7 +20,7 @@ import streamlit as st
 from streamlit.runtime.scriptrunner_utils.exceptions import ScriptControlException
 
 from iaf import analysis as an
-from iaf import demo, views
+from iaf import demo, sources, views
 from iaf.errors import InputError
 from iaf.model import Dataset
 from iaf.store import Store
@@ -51,14 +51,13 @@ def store_dir() -> Path:
 
 @st.cache_resource(show_spinner="Generating the synthetic demo data…")
 def demo_dataset() -> Dataset:
-    return demo.generate()
+    return sources.on_current_structure(demo.generate())
 
 
 @st.cache_resource(show_spinner="Loading your data folder…")
 def folder_dataset(path: str) -> tuple[Dataset, tuple]:
-    from iaf import sources
-
-    return sources.load_folder(Path(path))
+    ds, reports = sources.load_folder(Path(path))
+    return sources.on_current_structure(ds), reports
 
 
 @st.cache_resource
@@ -68,7 +67,7 @@ def store() -> Store:
 
 @st.cache_resource(max_entries=4, show_spinner="Loading the saved dataset…")
 def stored_dataset(dataset_id: str, version: str) -> Dataset:
-    return store().load(dataset_id)
+    return sources.on_current_structure(store().load(dataset_id))
 
 
 def default_key() -> str:
