@@ -290,3 +290,20 @@ def set_active(key: str) -> None:
             del st.query_params["data"]
     else:
         st.query_params["data"] = key
+
+
+def follow_mergers(ds: Dataset) -> None:
+    """A link to a CCG that has since merged opens its successor, saying so."""
+    area = st.query_params.get("area")
+    if not area or area in set(ds.values["area_code"].astype(str)):
+        return
+    merged = sources.merged_into(ds, area)
+    if merged:
+        successor, when = merged
+        names = ds.areas.set_index("code")["name"]
+        st.info(
+            f"{names.get(area, area)} ({area}) merged into {names.get(successor, successor)} "
+            f"({successor}) on {when}; its history is shown on the successor's footprint.",
+            icon=":material/merge:",
+        )
+        st.query_params["area"] = successor

@@ -8,6 +8,7 @@ from iaf.catalogue import CLINICAL_PRIORITIES, DOMAINS
 
 st.title("Compare with peers")
 ds = ui.active_dataset()
+ui.follow_mergers(ds)
 areas = ds.areas.loc[ds.areas["code"].isin(ds.values["area_code"].astype(str).unique())]
 names = dict(zip(areas["code"], areas["name"], strict=True))
 codes = sorted(names, key=lambda c: names[c])
