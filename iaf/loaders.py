@@ -226,11 +226,9 @@ def _to_frame(
         raise InputError(f"{name}: 'source_row' is reserved for the row number; rename that column")
     if not rows:
         raise InputError(f"{name} has a header but no data rows")
-    width = len(names)
     cols = {h: [r[i] if i < len(r) else "" for r in rows] for i, h in enumerate(names)}
     frame = pd.DataFrame(cols, dtype="str")
     frame["source_row"] = np.asarray(row_numbers, dtype="int64")
-    del width
     return frame
 
 
@@ -637,11 +635,17 @@ def _apply_mapping(frame: pd.DataFrame, mapping: Mapping[str, Any], name: str) -
     return pd.DataFrame(out)
 
 
-def _canonical(frame: pd.DataFrame) -> pd.DataFrame:
+def _canonical(frame: pd.DataFrame, name: str) -> pd.DataFrame:
     lookup = _column_lookup(frame)
-    return _apply_mapping(
-        frame, {t: lookup[t] for t in MAPPING_TARGETS if t in lookup}, "canonical file"
-    )
+    present = {t: lookup[t] for t in MAPPING_TARGETS if t in lookup}
+    if not set(_CANONICAL_REQUIRED) <= set(present) or not (
+        "value" in present or {"numerator", "denominator"} <= set(present)
+    ):
+        raise InputError(
+            f"{name}: not in the canonical layout (needs area_code, indicator, period and "
+            f"value or numerator and denominator); its columns are: {_columns_list(frame)}"
+        )
+    return _apply_mapping(frame, present, name)
 
 
 @dataclass(frozen=True)
@@ -829,9 +833,9 @@ def _areas_from(
     table = pd.DataFrame(cols)
     table = table.loc[table["code"] != ""].drop_duplicates("code")
     if "type" in table:
-        table["type"] = (
-            table["type"].str.strip().str.lower().replace({"ccgs (from apr 2021)": "ccg"})
-        )
+        kind = table["type"].str.strip().str.lower()
+        # Fingertips names CCG-like types "CCGs (from Apr 2021)", "Sub-ICB, former CCGs" …
+        table["type"] = kind.mask(kind.str.contains("ccg|sub-icb", regex=True), "ccg")
     return validate_areas(table, source="areas in file")
 
 
@@ -873,12 +877,7 @@ def load_values(
             )
         raw, extras, areas = _fingertips(frame, name, indicator_map, problems, parked)
     elif fmt == "canonical":
-        raw = _canonical(frame)
-        if not set(_CANONICAL_REQUIRED) <= set(raw):
-            raise InputError(
-                f"{name}: not in the canonical layout (needs area_code, indicator, period and "
-                f"value or numerator and denominator); its columns are: {_columns_list(frame)}"
-            )
+        raw = _canonical(frame, name)
     elif mapping:
         raw = _apply_mapping(frame, mapping, name)
     else:

@@ -369,7 +369,13 @@ def validate_values(
            "fractional denominator where a whole count is required", "denominator")  # fmt: skip
     reject(prop & (num > den), "numerator_exceeds_denominator", "numerator exceeds denominator",
            "numerator")  # fmt: skip
-    reject((den == 0) & num.notna() & (vtype != "score"), "zero_denominator",
+    # 0 of 0 (no patients that month) is real and common in small areas: the value is undefined,
+    # so the row is kept as missing, never shown as 0%.
+    nothing = (den == 0) & (num == 0) & (vtype != "score")
+    warn(nothing, "nothing_to_measure",
+         "zero numerator and zero denominator (nothing to measure: kept as missing, not 0)",
+         "denominator")  # fmt: skip
+    reject((den == 0) & num.notna() & ~_bool(nothing) & (vtype != "score"), "zero_denominator",
            "zero denominator", "denominator")  # fmt: skip
     reject(prop & ((val < 0) | (val > mult)), "proportion_range",
            "proportion outside 0 to 100%", "value")  # fmt: skip

@@ -93,10 +93,11 @@ def test_eip_file_loads_as_published(real_dir: Path) -> None:
     loaded = result.values.set_index("area_code")
     assert loaded.loc["02N", "numerator"] == 6 and loaded.loc["02N", "denominator"] == 6
     assert set(result.values["period"]) == {"2017-06"}
-    # CCGs with no patients that month (0 of 0) are rejected as a zero denominator, not dropped.
-    zero = int((raw["Total"] == 0).sum())
-    assert result.report.n_rejected == zero
-    assert set(result.report.rejected["reason"]) <= {"zero denominator"}
+    # CCGs with no patients that month (0 of 0) load as missing (never 0%): nothing rejected.
+    zero = raw["CCG Code"][raw["Total"] == 0]
+    assert len(zero) == 22 and result.report.n_rejected == 0
+    assert loaded.loc[list(zero), "suppressed"].all()
+    assert loaded.loc[list(zero), "value"].isna().all()
 
 
 def test_eip_source_row_is_the_spreadsheet_row(real_dir: Path) -> None:

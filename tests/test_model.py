@@ -45,8 +45,8 @@ RULES = [
      "2016/17 Q1"),
     ("num_over_den", ("00C", "123a", "2016/17 Q1", "101", "100", ""),
      "numerator exceeds denominator in 1 row: row 2 00C 123a 2016/17 Q1"),
-    ("zero_den", ("00C", "123a", "2016/17 Q1", "0", "0", ""),
-     "zero denominator in 1 row: row 2 00C 123a 2016/17 Q1"),
+    ("zero_den", ("00C", "104a", "2016/17 Q1", "3", "0", ""),
+     "zero denominator in 1 row: row 2 00C 104a 2016/17 Q1"),
     ("proportion_range", ("00C", "123a", "2016/17 Q1", "", "", "101"),
      "proportion outside 0 to 100% in 1 row: row 2 00C 123a 2016/17 Q1"),
 ]  # fmt: skip
@@ -190,3 +190,15 @@ def test_dataset_summary_and_indicators() -> None:
                             "suppressed": 1}  # fmt: skip
     assert ds.indicators() == (catalogue.by_code("123a"),)
     assert ds.indicator("123a").code == "123a"
+
+
+def test_zero_of_zero_is_kept_as_missing_not_rejected() -> None:
+    values, report = model.validate_values(raw(("00C", "123a", "2016/17 Q1", "0", "0", "")),
+                                           source="t")  # fmt: skip
+    assert report.n_rejected == 0
+    assert values["suppressed"].tolist() == [True] and np.isnan(values["value"].iloc[0])
+    assert [p.message for p in report.warnings] == [
+        "zero numerator and zero denominator (nothing to measure: kept as missing, not 0) in 1 "
+        "row: row 2 00C 123a 2016/17 Q1",
+        "1 rows are suppressed or missing: kept and shown as suppressed, never 0",
+    ]

@@ -162,7 +162,6 @@ def _long_cell() -> bytes:
     return csv_bytes([HEADER, ["00C", "123a", "2016/17 Q1", "1" * 200_000, "100"]])
 
 
-# fmt: off
 CASES: list[Case] = [
     # ── encodings and delimiters ─────────────────────────────────────────────────────────
     Case("utf8_bom", "bom.csv", lambda: codecs.BOM_UTF8 + good_csv(), n_loaded=4),
@@ -298,9 +297,17 @@ CASES: list[Case] = [
     Case(
         "zero_denominator",
         "zero.csv",
-        with_rows(["00C", "123a", "2016/17 Q1", "0", "0"], GOOD_ROWS[1]),
+        with_rows(["00C", "104a", "2016/17 Q1", "3", "0"], GOOD_ROWS[1]),
         rejected=("zero denominator",),
         n_loaded=1,
+    ),
+    Case(
+        "zero_of_zero",
+        "none.csv",
+        with_rows(["00C", "123a", "2016/17 Q1", "0", "0"], GOOD_ROWS[1]),
+        problem="zero numerator and zero denominator (nothing to measure: kept as missing, "
+        "not 0) in 1 row: row 2 00C 123a 2016/17 Q1",
+        n_loaded=2,
     ),
     Case(
         "nan_and_inf",
@@ -610,7 +617,6 @@ CASES: list[Case] = [
         error="large.geojson is 9.7 KB, over the 2.0 KB limit for a boundary file",
     ),
 ]
-# fmt: on
 
 
 def build(folder: Path) -> dict[str, Path]:
