@@ -49,6 +49,7 @@ __all__ = [
     "SIGNIFICANCE",
     "SPC",
     "SPC_LINES",
+    "TREND",
     "Style",
     "choropleth",
     "funnel_chart",
@@ -137,6 +138,9 @@ FUNNEL_LINES: dict[str, Any] = {
     "95% limits": [6, 4],  # dashed
     "99.8% limits": [1, 0],  # solid
 }
+
+# England's trend: NHS Blue line over a light band for its confidence interval.
+TREND: dict[str, str] = {"line": "#005EB8", "band": "#56B4E9"}
 
 RATING_ORDER: tuple[str, ...] = ("Inadequate", "Requires improvement", "Good", "Outstanding")
 RATINGS: dict[str, Style] = {
@@ -654,7 +658,8 @@ def tartan_rug(
         )
         .add_params(cell)
     )
-    glyphs = base.mark_text(fontSize=11).encode(
+    # The glyph repeats its cell for sighted readers; screen readers get the cell once.
+    glyphs = base.mark_text(fontSize=11, aria=False).encode(
         text="glyph:N", color=alt.Color("ink:N", scale=None)
     )
     n_areas, n_inds = len(areas), len(ind_order)
@@ -784,7 +789,7 @@ def choropleth(
     centres = _styled(centres, "sig", SIGNIFICANCE, "significance")
     glyphs = (
         alt.Chart(centres)
-        .mark_text(fontSize=18 if projection == "identity" else 9)
+        .mark_text(fontSize=18 if projection == "identity" else 9, aria=False)
         .encode(
             longitude="lon:Q",
             latitude="lat:Q",
@@ -835,11 +840,15 @@ def small_multiples(
     _need_text(finding, "finding")
     if not 4 <= columns <= 6:
         raise InputError(f"columns must be between 4 and 6; got {columns}.")
-    shown = _styled(points, "point_type", SPC, "SPC point type")
-    order = list(dict.fromkeys(shown["label"].astype(str)))
+    shown = _styled(points, "point_type", SPC, "SPC point type").assign(
+        panel=lambda f: f["label"].astype(str).map(_wrap)
+    )
+    order = list(dict.fromkeys(shown["panel"]))
     base = alt.Chart().encode(
         x=alt.X(
-            "period_end:T", title=None, axis=alt.Axis(labelFontSize=11, tickCount=4, format="%Y")
+            "period_end:T",
+            title=None,
+            axis=alt.Axis(labelFontSize=13, tickCount={"interval": "year", "step": 1}, format="%Y"),
         )
     )
     layers = [
@@ -862,10 +871,15 @@ def small_multiples(
         .properties(width=190, height=110)
         .facet(
             facet=alt.Facet(
-                "label:N",
+                "panel:N",
                 sort=order,
                 title=None,
-                header=alt.Header(labelFontSize=13, labelLimit=220, labelFontWeight="bold"),
+                header=alt.Header(
+                    labelFontSize=13,
+                    labelFontWeight="bold",
+                    labelExpr="split(datum.label, '\\n')",
+                    labelAnchor="start",
+                ),
             ),
             columns=columns,
             spacing={"row": 18, "column": 14},
@@ -912,12 +926,12 @@ def national_trend(
         alt.Tooltip("upper_95:Q", title="95% CI upper", format=fmt),
     ]
     chart = alt.layer(
-        base.mark_area(color="#56B4E9", opacity=0.3).encode(
+        base.mark_area(color=TREND["band"], opacity=0.3).encode(
             y=alt.Y("lower_95:Q", title=_axis_title(indicator), scale=alt.Scale(zero=False)),
             y2="upper_95:Q",
         ),
-        base.mark_line(color="#005EB8", strokeWidth=3).encode(y="value:Q"),
-        base.mark_point(color="#005EB8", filled=True, size=90).encode(y="value:Q", tooltip=tip),
+        base.mark_line(color=TREND["line"], strokeWidth=3).encode(y="value:Q"),
+        base.mark_point(color=TREND["line"], filled=True, size=90).encode(y="value:Q", tooltip=tip),
     )
     first, last = ordered["period"].iloc[[0, -1]].astype(str) if len(ordered) else ("", "")
     n_note = (
@@ -926,6 +940,7 @@ def national_trend(
         else ""
     )
     chart = chart.properties(
+        width=640,
         height=360,
         title=_title(
             indicator,
@@ -986,7 +1001,7 @@ def ratings_chart(
             text="rating_label:N", color=alt.Color("rating_ink:N", scale=None)
         ),
     ).properties(
-        width=alt.Step(190),
+        width=alt.Step(230),
         height=alt.Step(36),
         title=alt.TitleParams(
             f"{area_name}: IAF ratings {year}",
@@ -1251,6 +1266,12 @@ def _centroids(features: Sequence[Mapping[str, Any]]) -> pd.DataFrame:
             }
         )
     return pd.DataFrame(rows, columns=["area_code", "area_name", "lon", "lat"])
+
+
+def _wrap(text: str, width: int = 26) -> str:
+    import textwrap
+
+    return "\n".join(textwrap.wrap(text, width)[:3]) or text
 
 
 def _group_noun(cells: pd.DataFrame) -> str:

@@ -14,6 +14,7 @@ References
 
 from __future__ import annotations
 
+import csv
 import io
 import re
 from typing import Any
@@ -141,8 +142,15 @@ def safe_for_spreadsheet(frame: pd.DataFrame) -> pd.DataFrame:
 
 
 def to_csv_bytes(frame: pd.DataFrame) -> bytes:
-    """UTF-8 CSV (with BOM, so Excel reads accents) of the spreadsheet-safe ``frame``."""
-    return safe_for_spreadsheet(frame).to_csv(index=False).encode("utf-8-sig")
+    """UTF-8 CSV (with BOM, so Excel reads accents) of the spreadsheet-safe ``frame``.
+
+    Every text field is quoted: a bare carriage return inside an unquoted field would start a
+    new row in Excel, and that row could begin with a formula.
+    """
+    text = safe_for_spreadsheet(frame).to_csv(
+        index=False, quoting=csv.QUOTE_NONNUMERIC, lineterminator="\r\n"
+    )
+    return text.encode("utf-8-sig")
 
 
 def to_excel_bytes(frame: pd.DataFrame, sheet_name: str = "data") -> bytes:
