@@ -266,6 +266,7 @@ _SPECS: dict[str, _Spec] = {
 }
 # fmt: on
 _GROUPED = {"161a"}  # assessed per STP: every CCG of an STP gets the STP's rating
+NORMAL_APPROX_VARIANCE = 100.0  # binomial cells this variable are drawn as rounded normals
 _ROLLING_SHARE_DIVISOR = 4  # a rolling 12-month rate accumulates four quarters' events
 
 
@@ -336,6 +337,18 @@ def _dates(periods: list[Period]) -> tuple[np.ndarray, np.ndarray]:
     start = np.array([p.start for p in periods], dtype="datetime64[D]").astype("datetime64[s]")
     end = np.array([p.end for p in periods], dtype="datetime64[D]").astype("datetime64[s]")
     return start, end
+
+
+def _binomial(rng: np.random.Generator, n: np.ndarray, p: np.ndarray) -> np.ndarray:
+    """Binomial draws; where n·p·(1−p) ≥ 100 the normal approximation, which is
+    indistinguishable there and several times faster than numpy's exact sampler."""
+    var = n * p * (1 - p)
+    big = var >= NORMAL_APPROX_VARIANCE
+    z = rng.standard_normal(n.shape)
+    out = np.empty(n.shape, dtype=np.float64)
+    out[big] = np.clip(np.rint(n[big] * p[big] + np.sqrt(var[big]) * z[big]), 0, n[big])
+    out[~big] = rng.binomial(n[~big], p[~big])
+    return out
 
 
 def _rolling(x: np.ndarray, window: int) -> np.ndarray:
@@ -616,7 +629,7 @@ def _simulate(
     mult = float(ind.multiplier)
     if vtype == "proportion":
         den = np.maximum(rng.poisson(population * spec.share), 1)
-        num = rng.binomial(den, _expit(eta))
+        num = _binomial(rng, den, _expit(eta))
         num, den = _rolling(num, grid.window), _rolling(den, grid.window)
     elif vtype == "rate":
         at_risk = population * spec.share
@@ -651,16 +664,17 @@ def _suppress(num: np.ndarray, value: np.ndarray) -> np.ndarray:
     return small
 
 
-def _categorical(codes: np.ndarray, labels: list[str]) -> pd.Categorical:
-    """A categorical of ``labels[codes]`` keeping only the labels used, sorted, as
+def _categorical(codes: np.ndarray, labels: list[str], used: np.ndarray) -> pd.Categorical:
+    """A categorical of ``labels[codes]`` keeping only the ``used`` labels, sorted, as
     ``model._typed`` makes them (so a frame built here equals one that went through
-    ``validate_values``)."""
-    used = np.flatnonzero(np.bincount(codes, minlength=len(labels)))
-    order = used[np.argsort(np.asarray(labels, dtype=object)[used], kind="stable")]
+    ``validate_values``). ``used`` is a boolean mask over ``labels``, known by construction,
+    because finding it from millions of codes costs more than building the column."""
+    idx = np.flatnonzero(used)
+    order = idx[np.argsort(np.asarray(labels, dtype=object)[idx], kind="stable")]
     remap = np.full(len(labels), -1, dtype=np.int32)
     remap[order] = np.arange(len(order), dtype=np.int32)
     dtype = pd.CategoricalDtype(pd.Index([labels[i] for i in order], dtype="string"))
-    return pd.Categorical.from_codes(remap[codes], dtype=dtype)
+    return pd.Categorical.from_codes(remap[codes], dtype=dtype, validate=False)
 
 
 def _values(
@@ -710,6 +724,9 @@ def _values(
     end = np.empty(total, dtype="datetime64[s]")
     numbers = np.full((len(NUMERIC_COLUMNS), total), np.nan)  # one float block, column-major
     suppressed = np.empty(total, dtype=bool)
+    area_used = np.zeros(n, dtype=bool)
+    period_used = np.zeros(len(period_labels), dtype=bool)
+    kind_used = np.zeros(len(kinds), dtype=bool)
     offset = 0
     for k_ind, (ind, size) in enumerate(zip(indicators, sizes, strict=True)):
         grid = grids[ind.frequency]
@@ -724,10 +741,15 @@ def _values(
             rows_a, rows_t = cells[ind.frequency]
             flat = rows_a * t + rows_t
         rows = slice(offset, offset + size)
+        pcodes = np.array([period_pos[lab] for lab in grid.labels])
         area[rows] = rows_a
         ind_code[rows] = k_ind
-        period[rows] = np.array([period_pos[lab] for lab in grid.labels])[rows_t]
+        period[rows] = pcodes[rows_t]
         kind[rows] = kinds.index(grid.kind)
+        if size:
+            area_used[rows_a] = True
+            period_used[pcodes[rows_t]] = True
+            kind_used[kinds.index(grid.kind)] = True
         start[rows] = grid.start[rows_t]
         end[rows] = grid.end[rows_t]
         for j, arr in enumerate((num, den, value)):
@@ -735,17 +757,23 @@ def _values(
         suppressed[rows] = supp.ravel()[flat]
         offset += size
     frame = pd.DataFrame(numbers.T, columns=list(NUMERIC_COLUMNS), copy=False)
+    ind_used = np.array(sizes) > 0
     keys = {
-        "area_code": _categorical(area, codes),
-        "indicator": _categorical(ind_code, [i.code for i in indicators]),
-        "period": _categorical(period, period_labels),
-        "period_type": _categorical(kind, kinds),
+        "area_code": _categorical(area, codes, area_used),
+        "indicator": _categorical(ind_code, [i.code for i in indicators], ind_used),
+        "period": _categorical(period, period_labels, period_used),
+        "period_type": _categorical(kind, kinds, kind_used),
         "period_start": start,
         "period_end": end,
     }
     for loc, (column, data) in enumerate(keys.items()):
         frame.insert(loc, column, data)
-    frame["note"] = _categorical(suppressed.astype(np.int32), ["", SUPPRESSED_NOTE])
+    any_suppressed = bool(suppressed.any())
+    frame["note"] = _categorical(
+        suppressed.view(np.int8),
+        ["", SUPPRESSED_NOTE],
+        np.array([not suppressed.all(), any_suppressed]),
+    )
     frame["suppressed"] = suppressed
     return frame
 
