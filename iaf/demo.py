@@ -547,6 +547,8 @@ def tile_map(areas: pd.DataFrame, extent: float = 40.0) -> dict[str, Any]:
     exterior rings are clockwise (y up). Draw with ``project(type="identity", reflectY=True)``.
     """
     slots = {r[0]: r[2] for r in _REGIONS}
+    for k, region in enumerate(sorted(set(areas["region"]) - set(slots))):
+        slots[region] = (3 + k, 1)  # regions the demo does not know go in a row to the east
     blocks = {}
     for region, grp in areas.groupby("region", sort=False):
         n = len(grp)
@@ -556,7 +558,7 @@ def tile_map(areas: pd.DataFrame, extent: float = 40.0) -> dict[str, Any]:
     slot_h = max(h for _, _, h in blocks.values()) + 1
     cells = []
     for region, (grp, width, _height) in blocks.items():
-        sx, sy = slots.get(region, (len(slots), 0))
+        sx, sy = slots[region]
         for k, (code, name) in enumerate(zip(grp["code"], grp["name"], strict=True)):
             col = sx * slot_w + k % width
             row = sy * slot_h + (_height - 1 - k // width)  # fill from the block's top down

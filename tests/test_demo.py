@@ -615,3 +615,20 @@ def test_hexagon_winding_helper_detects_counter_clockwise() -> None:
     assert _signed_area(ring) < 0
     assert _signed_area(ring[::-1]) > 0
     assert math.isclose(abs(_signed_area(ring)), 3 * math.sqrt(3) / 2, rel_tol=1e-4)
+
+
+def test_tile_map_places_unknown_regions_without_overlap() -> None:
+    areas = pd.DataFrame(
+        {
+            "code": [f"Q{i:02d}" for i in range(12)],
+            "name": [f"Area {i}" for i in range(12)],
+            "region": ["Elsewhere"] * 5 + ["Nowhere"] * 4 + ["North Fells"] * 3,
+            "stp": ["s"] * 12,
+        }
+    )
+    fc = demo.tile_map(areas)
+    centres = np.array([np.array(f["geometry"]["coordinates"][0][:-1]).mean(axis=0)
+                        for f in fc["features"]])  # fmt: skip
+    d = np.sqrt(((centres[:, None, :] - centres[None, :, :]) ** 2).sum(axis=2))
+    np.fill_diagonal(d, np.inf)
+    assert len(fc["features"]) == 12 and d.min() > 0.5
