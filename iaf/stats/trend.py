@@ -32,6 +32,7 @@ Office for Health Improvement and Disparities / PHE. "Fingertips trend markers",
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 from functools import cache
 
 import numpy as np
@@ -60,6 +61,8 @@ FINGERTIPS_CHI2_CRITICAL = 9.54953570608324
 VALUE_TYPES = ("proportion", "rate", "ratio", "other")
 POLARITIES = ("higher_is_better", "lower_is_better", "no_judgement")
 _CHUNK_ELEMENTS = 2_000_000  # series × points × points per pairwise block (~16 MB of float64)
+_PAIR_ELEMENTS = 4_000_000  # series × pairs per dense Theil–Sen block (~32 MB of float64)
+_LAG_SERIES = 65_536  # series per Mann–Kendall lag block (points × series, cache-sized)
 
 
 # --------------------------------------------------------------------------------------------
@@ -100,33 +103,100 @@ def _require_numeric(frame: pd.DataFrame, col: str, what: str, keys: list[str]) 
     return values
 
 
-def _require_unique_time(frame: pd.DataFrame, keys: list[str], time: str, what: str) -> None:
-    dup = frame.duplicated([*keys, time], keep=False).to_numpy()
-    if dup.any():
-        raise InputError(
-            f"{what}: column {time!r} repeats a time point within a series in {int(dup.sum())} "
-            f"rows: {_describe_rows(frame, dup, [*keys, time])}."
-        )
+def _run_starts(column: pd.Series) -> np.ndarray:
+    """True where a row's value differs from the row before (NaN never equals NaN here).
+
+    Sorted input has one run per series, so keys are factorized at run starts only instead of
+    hashing every row: far cheaper for string keys at practice scale.
+    """
+    n = len(column)
+    starts = np.ones(n, dtype=bool)
+    if n > 1:
+        values = column.cat.codes if isinstance(column.dtype, pd.CategoricalDtype) else column
+        same = values.array[1:] == values.array[:-1]
+        if isinstance(same, pd.api.extensions.ExtensionArray):
+            same = same.to_numpy(dtype=bool, na_value=False)
+        starts[1:] = ~np.asarray(same, dtype=bool)
+    return starts
 
 
-def _layout(
-    frame: pd.DataFrame, keys: list[str], time: np.ndarray, columns: dict[str, np.ndarray]
-) -> tuple[pd.DataFrame, dict[str, np.ndarray]]:
-    """Series index and NaN-padded (series × point) arrays, points in time order per series."""
-    codes = frame.groupby(keys, sort=True, dropna=False).ngroup().to_numpy()
-    order = np.lexsort((time, codes))
-    codes = codes[order]
-    position = np.arange(len(codes)) - np.searchsorted(codes, codes, side="left")
-    n_series = int(codes.max()) + 1 if len(codes) else 0
-    width = int(position.max()) + 1 if len(position) else 0
-    arrays = {}
-    for name, values in columns.items():
-        grid = np.full((n_series, width), np.nan)
-        grid[codes, position] = values[order]
-        arrays[name] = grid
+def _key_codes(frame: pd.DataFrame, keys: list[str]) -> np.ndarray:
+    """Dense series codes numbered in ``groupby(keys, sort=True, dropna=False)`` order."""
+    n = len(frame)
+    starts = np.zeros(n, dtype=bool)
+    for key in keys:
+        starts |= _run_starts(frame[key])
+    heads = np.flatnonzero(starts)
+    combined = np.zeros(len(heads), dtype=np.int64)
+    for key in keys:
+        # factorize sorts as groupby does (category order for categoricals); NaN keys go last
+        codes, uniques = pd.factorize(frame[key].iloc[heads], sort=True)
+        codes = np.where(codes < 0, len(uniques), codes)
+        combined = combined * (len(uniques) + 1) + codes
+    dense = np.unique(combined, return_inverse=True)[1].reshape(-1)
+    return np.repeat(dense, np.diff(np.r_[heads, n]))
+
+
+@dataclass(frozen=True)
+class _Layout:
+    """Where each row of a long frame goes in a (series × point) grid, points in time order."""
+
+    index: pd.DataFrame  # one row per series: the key columns, sorted as groupby(sort=True)
+    order: np.ndarray | None  # rows in (series, time) order; None when already so
+    codes: np.ndarray  # series code of each row, in (series, time) order
+    position: np.ndarray | None  # point within its series; None when all series are full
+    shape: tuple[int, int]
+
+    def grid(self, values: np.ndarray) -> np.ndarray:
+        values = values if self.order is None else values[self.order]
+        if self.position is None:  # every series has every point: a reshape, no scatter
+            return values.astype(np.float64).reshape(self.shape)
+        grid = np.full(self.shape, np.nan)
+        grid[self.codes, self.position] = values
+        return grid
+
+    def per_row(self, per_series: np.ndarray) -> np.ndarray:
+        """A per-series array spread back to the frame's rows, in the frame's order."""
+        if self.order is None:
+            return per_series[self.codes]
+        out = np.empty(len(self.codes), dtype=per_series.dtype)
+        out[self.order] = per_series[self.codes]
+        return out
+
+
+def _series_layout(
+    frame: pd.DataFrame, keys: list[str], time: np.ndarray, time_name: str, what: str
+) -> _Layout:
+    """Series codes and time order of every row; rejects a time point repeated in a series."""
+    codes = _key_codes(frame, keys)
+    n = len(codes)
+    step = np.diff(codes)
+    later = np.diff(time) > 0
+    if (step >= 0).all() and (later | (step > 0)).all():
+        order = None  # already sorted by series then time, and so no repeats (the usual case)
+    else:
+        order = np.lexsort((time, codes))
+        codes = codes[order]
+        sorted_time = time[order]
+        same = (codes[1:] == codes[:-1]) & (sorted_time[1:] == sorted_time[:-1])
+        repeated = np.r_[same, False] | np.r_[False, same]
+        if repeated.any():
+            dup = np.zeros(n, dtype=bool)
+            dup[order] = repeated
+            raise InputError(
+                f"{what}: column {time_name!r} repeats a time point within a series in "
+                f"{int(dup.sum())} rows: {_describe_rows(frame, dup, [*keys, time_name])}."
+            )
+    n_series = int(codes[-1]) + 1 if n else 0
     first = np.searchsorted(codes, np.arange(n_series), side="left")
-    index = frame[keys].iloc[order[first]].reset_index(drop=True)
-    return index, arrays
+    lengths = np.diff(np.r_[first, n])
+    width = int(lengths.max()) if n else 0
+    position = None
+    if n_series and (lengths != width).any():
+        position = np.arange(n) - np.repeat(first, lengths)
+    rows = first if order is None else order[first]
+    index = frame[keys].iloc[rows].reset_index(drop=True)
+    return _Layout(index, order, codes, position, (n_series, width))
 
 
 def _compact(*grids: np.ndarray) -> tuple[np.ndarray, ...]:
@@ -134,13 +204,17 @@ def _compact(*grids: np.ndarray) -> tuple[np.ndarray, ...]:
     valid = np.ones(grids[0].shape, dtype=bool)
     for g in grids:
         valid &= ~np.isnan(g)
+    rows = np.flatnonzero(~valid.all(axis=1))  # complete rows stay as they are
     # stable argsort of ~valid keeps time order among valid points
-    idx = np.argsort(~valid, axis=1, kind="stable")
+    idx = np.argsort(~valid[rows], axis=1, kind="stable")
+    kept = np.take_along_axis(valid[rows], idx, axis=1)
     out = []
     for g in grids:
-        moved = np.take_along_axis(g, idx, axis=1)
-        moved[~np.take_along_axis(valid, idx, axis=1)] = np.nan
-        out.append(moved)
+        moved = np.take_along_axis(g[rows], idx, axis=1)
+        moved[~kept] = np.nan
+        g = g.copy()
+        g[rows] = moved
+        out.append(g)
     return tuple(out)
 
 
@@ -190,26 +264,62 @@ def _tie_sums(values: np.ndarray, valid: np.ndarray) -> tuple[np.ndarray, ...]:
     """
     eq = (values[:, :, None] == values[:, None, :]) & valid[:, :, None] & valid[:, None, :]
     c = eq.sum(axis=2).astype(float)
-    c = np.where(valid, c, 1.0)
+    return _tie_sums_from_counts(np.where(valid, c, 1.0), axis=1)
+
+
+def _tie_sums_from_counts(c: np.ndarray, axis: int) -> tuple[np.ndarray, ...]:
+    c = c.astype(float)
     return (
-        (c - 1).sum(axis=1),
-        ((c - 1) * (2 * c + 5)).sum(axis=1),
-        ((c - 1) * (c - 2)).sum(axis=1),
+        (c - 1).sum(axis=axis),
+        ((c - 1) * (2 * c + 5)).sum(axis=axis),
+        ((c - 1) * (c - 2)).sum(axis=axis),
     )
 
 
-def _mann_kendall_block(t: np.ndarray, x: np.ndarray) -> dict[str, np.ndarray]:
+def _kendall_counts_pairwise(t: np.ndarray, x: np.ndarray) -> dict[str, np.ndarray]:
+    """S and tie sums from every (point, point) pair: any times, any values (general path)."""
     valid = ~np.isnan(x)
-    n = valid.sum(axis=1).astype(float)
     pair = valid[:, :, None] & valid[:, None, :]
-    upper = np.triu(np.ones(pair.shape[1:], dtype=bool), k=1)
-    pair &= upper
+    pair &= np.triu(np.ones(pair.shape[1:], dtype=bool), k=1)
     with np.errstate(invalid="ignore"):
         sx = np.sign(x[:, None, :] - x[:, :, None])
         st = np.sign(t[:, None, :] - t[:, :, None])
     s = np.where(pair, sx * st, 0.0).sum(axis=(1, 2))
-    x_t1, x_v, x_t2 = _tie_sums(x, valid)
-    t_t1, t_v, t_t2 = _tie_sums(t, valid)
+    x_ties, t_ties = _tie_sums(x, valid), _tie_sums(t, valid)
+    return {"n": valid.sum(axis=1).astype(float), "s": s, "x_ties": x_ties, "t_ties": t_ties}
+
+
+def _kendall_counts_by_lag(x: np.ndarray) -> dict[str, np.ndarray]:
+    """S and tie sums when times increase along each row and values are finite or NaN.
+
+    Then sign(t_j − t_i) = 1 for every pair i < j, so S is the count of rising minus falling
+    pairs. Pairs are taken one lag at a time over the points × series (time-major) array, so
+    each step is a whole-array operation, and x_j == x_i counts the tie group sizes.
+    """
+    xt = np.ascontiguousarray(x.T)
+    width, m = xt.shape
+    s = np.zeros(m, dtype=np.int64)
+    c = np.ones((width, m), dtype=np.int32)  # elements equal to each element, itself included
+    for lag in range(1, width):
+        with np.errstate(invalid="ignore"):
+            d = xt[lag:] - xt[:-lag]
+        s += np.count_nonzero(d > 0, axis=0) - np.count_nonzero(d < 0, axis=0)
+        tie = d == 0
+        c[lag:] += tie
+        c[:-lag] += tie
+    zero = np.zeros(m)
+    return {
+        "n": np.count_nonzero(~np.isnan(xt), axis=0).astype(float),
+        "s": s.astype(float),
+        "x_ties": _tie_sums_from_counts(c, axis=0),
+        "t_ties": (zero, zero, zero),
+    }
+
+
+def _kendall_result(counts: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+    n, s = counts["n"], counts["s"]
+    x_t1, x_v, x_t2 = counts["x_ties"]
+    t_t1, t_v, t_t2 = counts["t_ties"]
     t0 = n * (n - 1) / 2
     with np.errstate(invalid="ignore", divide="ignore"):
         tau = s / np.sqrt((t0 - x_t1 / 2) * (t0 - t_t1 / 2))
@@ -227,12 +337,14 @@ def _mann_kendall_block(t: np.ndarray, x: np.ndarray) -> dict[str, np.ndarray]:
         q = np.round((tau[exact] + 1) * n[exact] * (n[exact] - 1) / 4)
         p[exact] = _kendall_exact_p(q, n[exact].astype(int))
     undefined = (n < 2) | ~np.isfinite(tau)
-    method = np.where(
-        exact,
-        "Kendall's tau-b, exact p-value (no ties, n < 50)",
+    method = np.select(
+        [undefined, exact],
+        [
+            "not calculated: fewer than 2 points or no variation",
+            "Kendall's tau-b, exact p-value (no ties, n < 50)",
+        ],
         "Kendall's tau-b, normal approximation with tie correction",
-    ).astype(object)
-    method[undefined] = "not calculated: fewer than 2 points or no variation"
+    )
     tau[undefined] = np.nan
     p[undefined] = np.nan
     z = np.where(exact | undefined, np.nan, z)
@@ -240,9 +352,38 @@ def _mann_kendall_block(t: np.ndarray, x: np.ndarray) -> dict[str, np.ndarray]:
     return {"n": n, "kendall_s": s, "kendall_tau": tau, "z": z, "p_value": p, "method": method}
 
 
+def _kendall_counts(t: np.ndarray, x: np.ndarray, *, fast: bool = True) -> dict[str, np.ndarray]:
+    """Counts for (series × point) grids in time order; rows holding ±inf take the general path
+    (inf − inf is NaN there, as R would have it), the rest go by lag."""
+    general = np.isinf(x).any(axis=1) | (not fast)
+    parts = []
+    if not general.all():
+        rows = np.flatnonzero(~general)
+        for a in range(0, len(rows), _LAG_SERIES):
+            parts.append(
+                (rows[a : a + _LAG_SERIES], _kendall_counts_by_lag(x[rows[a : a + _LAG_SERIES]]))
+            )
+    rows = np.flatnonzero(general)
+    step = max(1, _CHUNK_ELEMENTS // max(1, x.shape[1] ** 2))
+    for a in range(0, len(rows), step):
+        r = rows[a : a + step]
+        parts.append((r, _kendall_counts_pairwise(t[r], x[r])))
+    m = len(x)
+    out = {"n": np.zeros(m), "s": np.zeros(m)}
+    out["x_ties"] = tuple(np.zeros(m) for _ in range(3))
+    out["t_ties"] = tuple(np.zeros(m) for _ in range(3))
+    for r, part in parts:
+        for key in ("n", "s"):
+            out[key][r] = part[key]
+        for key in ("x_ties", "t_ties"):
+            for target, values in zip(out[key], part[key], strict=True):
+                target[r] = values
+    return out
+
+
 def _prepare(
     frame: pd.DataFrame, series: str | Sequence[str], time: str, value: str, what: str
-) -> tuple[list[str], pd.DataFrame, np.ndarray, np.ndarray]:
+) -> tuple[_Layout, np.ndarray, np.ndarray]:
     keys = _as_list(series)
     _require_columns(frame, [*keys, time, value], what)
     t = _require_numeric(frame, time, what, keys)
@@ -252,9 +393,9 @@ def _prepare(
             f"{what}: column {time!r} is missing in {int(bad_t.sum())} rows: "
             f"{_describe_rows(frame, bad_t, keys)}."
         )
-    _require_unique_time(frame, keys, time, what)
+    layout = _series_layout(frame, keys, t, time, what)
     x = _require_numeric(frame, value, what, keys)
-    return keys, frame, t, x
+    return layout, layout.grid(t), layout.grid(x)
 
 
 def mann_kendall(
@@ -270,6 +411,8 @@ def mann_kendall(
     ----------
     frame
         Long frame, one row per series × time point. NaN values are dropped (R's complete cases).
+        Rows already sorted by series then time (any key dtype), and integer or categorical
+        keys, are the fast route at scale; other frames are sorted first.
     series
         Column(s) identifying a series.
     time, value
@@ -288,15 +431,9 @@ def mann_kendall(
     ----------
     Kendall (1938, 1970); Hollander & Wolfe (1973) pp. 185–194; R ``cor.test`` (stats).
     """
-    what = "mann_kendall"
-    keys, frame, t, x = _prepare(frame, series, time, value, what)
-    index, grids = _layout(frame, keys, t, {"t": t, "x": x})
-    tg, xg = _compact(grids["t"], grids["x"])
-    chunks = _chunks(len(tg), tg.shape[1])
-    parts = [_mann_kendall_block(tg[i : i + chunks.step], xg[i : i + chunks.step]) for i in chunks]
-    names = ("n", "kendall_s", "kendall_tau", "z", "p_value", "method")
-    out = {k: np.concatenate([p[k] for p in parts]) if parts else np.array([]) for k in names}
-    return index.assign(
+    layout, tg, xg = _prepare(frame, series, time, value, "mann_kendall")
+    out = _kendall_result(_kendall_counts(tg, xg))
+    return layout.index.assign(
         n=out["n"].astype(int),
         kendall_s=out["kendall_s"],
         kendall_tau=out["kendall_tau"],
@@ -312,6 +449,7 @@ def mann_kendall(
 
 
 def _theil_sen_block(t: np.ndarray, x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """General path: every (point, point) pair of NaN-padded rows, NaN-aware medians."""
     with np.errstate(invalid="ignore", divide="ignore"):
         dt = t[:, None, :] - t[:, :, None]
         slopes = (x[:, None, :] - x[:, :, None]) / dt
@@ -320,16 +458,48 @@ def _theil_sen_block(t: np.ndarray, x: np.ndarray) -> tuple[np.ndarray, np.ndarr
     flat = slopes.reshape(len(t), -1)
     has = ~np.isnan(flat).all(axis=1)
     slope = np.full(len(t), np.nan)
+    intercept = np.full(len(t), np.nan)
     if has.any():
         slope[has] = np.nanmedian(flat[has], axis=1)
-        # nanmedian over the row's pairs only; rows without pairs stay NaN
-    with np.errstate(invalid="ignore"):
-        intercept = np.full(len(t), np.nan)
-        if has.any():
+        with np.errstate(invalid="ignore"):
             intercept[has] = np.nanmedian(x[has], axis=1) - slope[has] * np.nanmedian(
                 t[has], axis=1
             )
     return slope, intercept
+
+
+def _theil_sen_rows(t: np.ndarray, x: np.ndarray, *, fast: bool = True) -> tuple[np.ndarray, ...]:
+    """Slope and intercept of each row of compacted grids (valid points first, time order).
+
+    Fast path: rows with the same number n of points share one (i < j) pair index, so their
+    n(n−1)/2 slopes form a dense block whose row medians need no NaN handling. Rows with a
+    non-finite slope (±inf values) take the general path, which drops such slopes.
+    """
+    m = len(x)
+    n = np.count_nonzero(~np.isnan(x), axis=1)
+    slope, intercept = np.full(m, np.nan), np.full(m, np.nan)
+    general = np.zeros(m, dtype=bool) if fast else n >= 2
+    for size in np.unique(n[n >= 2]) if fast else ():
+        rows = np.flatnonzero(n == size)
+        i, j = np.triu_indices(size, k=1)
+        step = max(1, _PAIR_ELEMENTS // len(i))
+        for a in range(0, len(rows), step):
+            r = rows[a : a + step]
+            xs, ts = x[r, :size], t[r, :size]
+            with np.errstate(invalid="ignore", divide="ignore", over="ignore"):
+                pairs = (xs[:, j] - xs[:, i]) / (ts[:, j] - ts[:, i])
+            finite = np.isfinite(pairs).all(axis=1)
+            if not finite.all():
+                general[r[~finite]] = True
+                r, xs, ts, pairs = r[finite], xs[finite], ts[finite], pairs[finite]
+            slope[r] = np.median(pairs, axis=1)
+            intercept[r] = np.median(xs, axis=1) - slope[r] * np.median(ts, axis=1)
+    rows = np.flatnonzero(general)
+    step = max(1, _CHUNK_ELEMENTS // max(1, x.shape[1] ** 2))
+    for a in range(0, len(rows), step):
+        r = rows[a : a + step]
+        slope[r], intercept[r] = _theil_sen_block(t[r], x[r])
+    return n, slope, intercept
 
 
 def theil_sen(
@@ -343,25 +513,19 @@ def theil_sen(
 
     Returns one row per series with ``n``, ``slope``, ``intercept`` (median(value) −
     slope · median(time) over the non-missing points, as ``scipy.stats.theilslopes``) and
-    ``method``. Fewer than two non-missing points give NaN.
+    ``method``. Fewer than two non-missing points give NaN. As for :func:`mann_kendall`, a
+    frame already sorted by series then time is the fast route.
 
     References
     ----------
     Theil (1950); Sen (1968) doi:10.1080/01621459.1968.10480934; scipy.stats.theilslopes.
     """
-    what = "theil_sen"
-    keys, frame, t, x = _prepare(frame, series, time, value, what)
-    index, grids = _layout(frame, keys, t, {"t": t, "x": x})
-    tg, xg = _compact(grids["t"], grids["x"])
-    n = (~np.isnan(xg)).sum(axis=1)
-    chunks = _chunks(len(tg), tg.shape[1])
-    parts = [_theil_sen_block(tg[i : i + chunks.step], xg[i : i + chunks.step]) for i in chunks]
-    slope = np.concatenate([p[0] for p in parts]) if parts else np.array([])
-    intercept = np.concatenate([p[1] for p in parts]) if parts else np.array([])
+    layout, tg, xg = _prepare(frame, series, time, value, "theil_sen")
+    n, slope, intercept = _theil_sen_rows(*_compact(tg, xg))
     method = np.where(
         n >= 2, "Theil–Sen median of pairwise slopes", "not calculated: fewer than 2 points"
     )
-    return index.assign(
+    return layout.index.assign(
         n=n.astype(int),
         slope=slope,
         intercept=intercept,
@@ -383,31 +547,46 @@ NOT_CALCULATED = "could not be calculated"
 
 
 def _per_row_setting(
-    frame: pd.DataFrame, setting: str, allowed: tuple[str, ...], name: str, keys: list[str]
+    frame: pd.DataFrame,
+    setting: str,
+    allowed: tuple[str, ...],
+    name: str,
+    keys: list[str],
+    layout: _Layout,
 ) -> np.ndarray:
-    """A keyword applies to every row; any other string names a column holding the keyword."""
+    """Index into ``allowed`` per series. A keyword applies to every row; any other string names
+    a column holding the keyword, constant within each series."""
     if setting in allowed:
-        return np.full(len(frame), setting, dtype=object)
+        return np.full(layout.shape[0], allowed.index(setting))
     if setting not in frame.columns:
         raise InputError(
             f"fingertips_recent_trend: {name} must be one of {', '.join(allowed)} or the name of "
             f"a column holding them; got {setting!r}."
         )
-    values = frame[setting].astype(object).to_numpy()
-    bad = ~pd.Series(values).isin(allowed).to_numpy()
+    # the setting is constant along runs of rows: look each run up once, not every row
+    heads = np.flatnonzero(_run_starts(frame[setting]))
+    column = frame[setting].iloc[heads].astype(object)
+    head_codes = pd.Categorical(column, categories=list(allowed)).codes
+    codes = np.repeat(head_codes, np.diff(np.r_[heads, len(frame)]))
+    bad = codes < 0
     if bad.any():
         raise InputError(
             f"fingertips_recent_trend: column {setting!r} must hold one of {', '.join(allowed)} "
             f"but has other values in {int(bad.sum())} rows: "
             f"{_describe_rows(frame, bad, [*keys, setting])}."
         )
-    varying = frame.groupby(keys, sort=False)[setting].transform("nunique").to_numpy() > 1
-    if varying.any():
+    if layout.shape[0] == 0:
+        return np.zeros(0, dtype=int)
+    grid = layout.grid(codes.astype(float))
+    low, high = np.nanmin(grid, axis=1), np.nanmax(grid, axis=1)
+    varying_series = low != high
+    if varying_series.any():
+        varying = layout.per_row(varying_series)
         raise InputError(
             f"fingertips_recent_trend: column {setting!r} must be constant within a series but "
             f"varies in {int(varying.sum())} rows: {_describe_rows(frame, varying, keys)}."
         )
-    return values
+    return high.astype(int)
 
 
 def _last_points(valid_first: np.ndarray, n_valid: np.ndarray, k: int) -> np.ndarray:
@@ -574,13 +753,17 @@ def fingertips_recent_trend(
         raise InputError(f"{what}: give both lower_ci and upper_ci, or neither.")
     if not 0 < confidence < 1:
         raise InputError(f"{what}: confidence must be between 0 and 1, got {confidence!r}.")
-    _require_unique_time(frame, keys, order, what)
-    vtype = _per_row_setting(frame, value_type, VALUE_TYPES, "value_type", keys)
-    pol = _per_row_setting(frame, polarity, POLARITIES, "polarity", keys)
+    try:
+        time_rank = pd.factorize(frame[order], sort=True)[0].astype(float)
+    except TypeError as exc:
+        raise InputError(f"{what}: column {order!r} must hold sortable values ({exc}).") from None
+    layout = _series_layout(frame, keys, time_rank, order, what)
+    is_prop = _per_row_setting(frame, value_type, VALUE_TYPES, "value_type", keys, layout) == 0
+    pol_code = _per_row_setting(frame, polarity, POLARITIES, "polarity", keys, layout)
     cols = {"numerator": numerator, "denominator": denominator, "value": value}
     cols |= {"lower": lower_ci, "upper": upper_ci}
     num = _numeric_columns(frame, cols, keys)
-    props = vtype == "proportion"
+    props = layout.per_row(is_prop)
     _check_counts(frame, num, cols, keys, props)
 
     with np.errstate(invalid="ignore", divide="ignore"):
@@ -595,21 +778,13 @@ def fingertips_recent_trend(
     if suppressed is not None:
         ok &= ~frame[suppressed].fillna(False).astype(bool).to_numpy()
 
-    time_rank = pd.factorize(frame[order], sort=True)[0].astype(float)
-    setting_codes = {
-        "is_prop": props.astype(float),
-        "pol": pd.Categorical(pol, categories=POLARITIES).codes.astype(float),
+    index = layout.index
+    grids = {
+        "x": layout.grid(np.where(ok, num["numerator"], np.nan)),
+        "n": layout.grid(np.where(ok, num["denominator"], np.nan)),
+        "v": layout.grid(np.where(ok, v, np.nan)),
+        "se": layout.grid(np.where(ok, se, np.nan)),
     }
-    columns = {
-        "t": time_rank,
-        "x": np.where(ok, num["numerator"], np.nan),
-        "n": np.where(ok, num["denominator"], np.nan),
-        "v": np.where(ok, v, np.nan),
-        "se": np.where(ok, se, np.nan),
-    }
-    index, grids = _layout(frame, keys, time_rank, columns | setting_codes)
-    is_prop = np.nanmax(grids["is_prop"], axis=1) == 1 if len(index) else np.array([], bool)
-    pol_code = np.nanmax(grids["pol"], axis=1).astype(int) if len(index) else np.array([], int)
     valid = ~np.isnan(grids["x"])
     n_valid = valid.sum(axis=1)
     packed = _compact(np.where(valid, 0.0, np.nan), grids["x"], grids["n"], grids["v"], grids["se"])

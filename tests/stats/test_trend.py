@@ -404,3 +404,58 @@ def test_fingertips_handles_many_series_quickly():
     out = fingertips_recent_trend(frame)
     assert len(out) == n_series
     assert set(out["direction"]) <= {"no significant change", "getting better", "getting worse"}
+
+
+# ---------------------------------------------------------------- fast paths
+
+
+def _mixed_length_grids(seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """(series × point) grids as the layout builds them: series of 0..12 points at distinct
+    increasing times, NaN-padded, with gaps, ties (one decimal) and a few ±inf values."""
+    rng = np.random.default_rng(seed)
+    lengths = rng.integers(0, 13, 400)
+    t = np.full((400, 12), np.nan)
+    x = np.full((400, 12), np.nan)
+    for row, n in enumerate(lengths):
+        t[row, :n] = np.sort(rng.choice(30, size=n, replace=False))
+        x[row, :n] = np.round(rng.normal(0, 1, n), 1)
+    x[rng.random(x.shape) < 0.1] = np.nan
+    x[rng.random(x.shape) < 0.01] = np.inf
+    x[rng.random(x.shape) < 0.01] = -np.inf
+    return t, x
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_fast_paths_equal_general_paths_on_mixed_lengths(seed):
+    from iaf.stats.trend import _compact, _kendall_counts, _theil_sen_rows
+
+    t, x = _mixed_length_grids(seed)
+    fast, general = _kendall_counts(t, x), _kendall_counts(t, x, fast=False)
+    assert fast.keys() == general.keys()
+    for key in fast:
+        np.testing.assert_array_equal(np.asarray(fast[key]), np.asarray(general[key]))
+    tc, xc = _compact(t, x)
+    for got, want in zip(_theil_sen_rows(tc, xc), _theil_sen_rows(tc, xc, fast=False), strict=True):
+        np.testing.assert_array_equal(got, want)
+    # the case mix is what makes the comparison mean something
+    n = np.count_nonzero(~np.isnan(x), axis=1)
+    assert len(np.unique(n)) > 5 and np.isinf(x).any(axis=1).any()
+
+
+def test_sorted_and_shuffled_frames_with_categorical_keys_agree():
+    rng = np.random.default_rng(3)
+    n_series, n_points = 300, 9
+    frame = pd.DataFrame(
+        {
+            "area": pd.Categorical(np.repeat([f"A{i:03d}" for i in range(n_series)], n_points)),
+            "t": np.tile(np.arange(n_points, dtype=float), n_series),
+            "value": np.round(rng.normal(0, 1, n_series * n_points), 1),
+        }
+    )
+    shuffled = frame.sample(frac=1, random_state=1)
+    for func in (mann_kendall, theil_sen):
+        pd.testing.assert_frame_equal(
+            func(frame, series="area"), func(shuffled, series="area"), check_exact=True
+        )
+        as_text = func(frame.astype({"area": str}), series="area")
+        assert list(as_text["area"]) == list(func(frame, series="area")["area"].astype(str))
