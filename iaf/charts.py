@@ -362,7 +362,7 @@ def ranked_bar_chart(
     comp_base = alt.Chart(comp).encode(x=alt.X("value:Q"))
     rule = comp_base.mark_rule(color=TEXT, strokeWidth=2.5, strokeDash=[8, 4])
     rule_label = comp_base.mark_text(
-        align="left", dx=6, baseline="top", y=2, fontSize=AXIS_FONT, fontWeight="bold", color=TEXT
+        align="center", baseline="bottom", y=-4, fontSize=AXIS_FONT, fontWeight="bold", color=TEXT
     ).encode(text="label:N")
     layers = [bars, whiskers, rule, rule_label]
     if selected is not None:
@@ -377,7 +377,9 @@ def ranked_bar_chart(
         f"Colour: significantly different from {comparator_name} or not (CI does not include "
         "it). Source: " + f"{source}. n = {n} areas.",
     ]
-    chart = alt.layer(*layers).properties(title=_title(indicator, subtitle), height=alt.Step(20))
+    chart = alt.layer(*layers).properties(
+        title=_title(indicator, subtitle), width=560, height=alt.Step(20)
+    )
     return _finish(chart, finding)
 
 
