@@ -84,7 +84,8 @@ CRASH_POINTS: tuple[str, ...] = (
     "before_pointer",  # new CURRENT written to a temp file, not yet os.replace-d
     "after_pointer",  # CURRENT switched, the previous version not yet pruned
 )
-_LOAD_ATTEMPTS = 5
+# A reader retries when a save prunes the version it was about to open (a tiny window).
+_LOAD_ATTEMPTS = 20
 
 _THREAD_LOCKS: dict[str, threading.Lock] = {}
 _THREAD_LOCKS_GUARD = threading.Lock()
@@ -158,7 +159,8 @@ class Store:
                 self._switch(ddir, version)
                 _crash_point("after_pointer")
                 self._prune(ddir, keep=version)
-            return self._info(dataset_id, ddir / version)
+                # Inside the lock: once it is released a newer save may prune this version.
+                return self._info(dataset_id, ddir / version)
         finally:
             os.close(tmp_fd)
             if tmp.exists():
@@ -177,10 +179,14 @@ class Store:
                 # A concurrent save pruned this version after we read CURRENT: follow it again.
                 if _current(ddir) == version:
                     raise
+            except (ValueError, KeyError, TypeError) as e:  # pyarrow.ArrowInvalid is a ValueError
+                raise InputError(
+                    f"saved dataset {dataset_id!r} is damaged and cannot be read: {e}"
+                ) from e
         raise _not_found(dataset_id)
 
     def list(self) -> list[DatasetInfo]:
-        """Every saved dataset's current version, newest first."""
+        """Every saved dataset's current version, newest first (unreadable ones left out)."""
         infos = []
         for ddir in self._datasets.iterdir():
             if not ID_PATTERN.fullmatch(ddir.name):
@@ -193,7 +199,9 @@ class Store:
                     infos.append(self._info(ddir.name, ddir / version))
                     break
                 except FileNotFoundError:
-                    continue
+                    continue  # pruned by a concurrent save: follow CURRENT again
+                except (ValueError, KeyError, TypeError):
+                    break  # damaged metadata (not written by this store): leave it out
         return sorted(infos, key=lambda i: (i.created, i.id), reverse=True)
 
     def delete(self, dataset_id: str) -> None:
@@ -265,7 +273,7 @@ class Store:
             if not ID_PATTERN.fullmatch(ddir.name):
                 continue
             version = _current(ddir)
-            if version is not None and _read_meta(ddir / version)["name"] == name:
+            if version is not None and _saved_name(ddir / version) == name:
                 return ddir.name
         slug = _slug(name)
         while True:
@@ -398,6 +406,14 @@ def _current(ddir: Path) -> str | None:
     return version if VERSION_PATTERN.fullmatch(version) else None
 
 
+def _saved_name(vdir: Path) -> str | None:
+    """The name a version was saved under; None if its metadata cannot be read."""
+    try:
+        return _read_meta(vdir)["name"]
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+
+
 def _read_meta(vdir: Path) -> dict[str, Any]:
     with open(vdir / "meta.json", encoding="utf-8") as f:
         return json.load(f)
@@ -456,22 +472,31 @@ def _parquet_writer(
 
 
 def _read_version(vdir: Path) -> Dataset:
+    """Read one version, opening every file before parsing any.
+
+    Once open, a file stays readable even if a concurrent save prunes the version, so a
+    load either sees one whole version or fails fast with FileNotFoundError and retries.
+    """
     meta = _read_meta(vdir)
     if meta.get("format") != FORMAT_VERSION:
         raise InputError(
             f"saved dataset {meta.get('name')!r} has store format {meta.get('format')!r}; "
             f"this version of IAF Explorer reads format {FORMAT_VERSION}"
         )
-    frames = {
-        label: _restore_dtypes(
-            pd.read_parquet(vdir / spec["file"], engine="pyarrow"), spec["dtypes"]
-        )
-        for label, spec in meta["tables"].items()
-    }
-    boundaries = None
-    if meta["boundaries"] is not None:
-        with open(vdir / meta["boundaries"], encoding="utf-8") as f:
-            boundaries = json.load(f)
+    with contextlib.ExitStack() as stack:
+        handles = {
+            label: stack.enter_context(pa.memory_map(str(vdir / spec["file"])))
+            for label, spec in meta["tables"].items()
+        }
+        boundaries_text = None
+        if meta["boundaries"] is not None:
+            boundaries_text = (vdir / meta["boundaries"]).read_bytes()
+        frames = {
+            label: _restore_dtypes(
+                pd.read_parquet(handle, engine="pyarrow"), meta["tables"][label]["dtypes"]
+            )
+            for label, handle in handles.items()
+        }
     ds = meta["dataset"]
     return Dataset(
         values=frames["values"],
@@ -479,7 +504,7 @@ def _read_version(vdir: Path) -> Dataset:
         name=ds["name"],
         source=ds["source"],
         synthetic=ds["synthetic"],
-        boundaries=boundaries,
+        boundaries=None if boundaries_text is None else json.loads(boundaries_text),
         mergers=frames.get("mergers"),
         extra_indicators=tuple(Indicator(**d) for d in meta["extra_indicators"]),
         area_type=ds["area_type"],
@@ -527,6 +552,9 @@ def _restore_dtypes(frame: pd.DataFrame, specs: dict[str, dict[str, Any]]) -> pd
                 s = s.cat.rename_categories(s.cat.categories.astype(cats))
             if s.cat.ordered != spec["ordered"]:
                 s = s.cat.as_ordered() if spec["ordered"] else s.cat.as_unordered()
+        elif spec.get("dtype") == "object" and s.dtype != object:
+            # pandas 3 reads Parquet text as ``str``; object columns held None for missing.
+            s = s.astype(object).where(s.notna(), None)
         elif s.dtype != (want := _pandas_dtype(spec)):
             s = s.astype(want)
         if s is not original:

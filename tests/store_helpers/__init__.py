@@ -1,0 +1,1 @@
+"""Datasets and process targets for tests/test_store.py (crashes and concurrent saves)."""
