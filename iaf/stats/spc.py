@@ -202,14 +202,14 @@ def xmr(
         {
             "series": data["series"],
             "period": data["period"],
-            "value": y,
+            "value": y.copy(),  # the output must not share memory with the caller's frame
             "rebase_group": rebase_group,
             "mean": cols["mean"],
             "lpl": cols["lpl"],
             "upl": cols["upl"],
-            "outside_limits": pd.array(cols["outside"], dtype="boolean"),
+            "outside_limits": pd.arrays.BooleanArray(cols["outside"], cols["missing"]),
             "relative_to_mean": cols["rtm"],
-            "close_to_limits": pd.array(cols["close"], dtype="boolean"),
+            "close_to_limits": pd.arrays.BooleanArray(cols["close"], cols["missing"]),
             "special_cause_type": pd.Categorical.from_codes(type_code, categories=SPC_LABELS),
             "special_cause_flag": type_code != 0,
             "point_type": pd.Categorical.from_codes(point_code, categories=POINT_TYPES),
@@ -219,6 +219,69 @@ def xmr(
             "rules": _constant_category(rules, list(RULE_SETS), n),
         },
         columns=_OUTPUT_COLUMNS,
+        copy=False,  # every column is freshly computed; stacking them would copy 7 × n floats
+    )
+
+
+def _summary_runs(points: pd.DataFrame) -> pd.DataFrame | None:
+    """xmr_summary for points laid out as xmr returns them (each series × rebase group one run of
+    rows), by reductions over the runs instead of a groupby; None for any other layout."""
+    if not isinstance(points["point_type"].dtype, pd.CategoricalDtype) or len(points) == 0:
+        return None
+    group = points["rebase_group"].to_numpy()
+    starts = _run_starts(points["series"])
+    starts[1:] |= group[1:] != group[:-1]
+    heads = np.flatnonzero(starts)
+    series_codes = pd.factorize(points["series"].iloc[heads])[0]
+    pairs = series_codes.astype(np.int64) * (int(group.max()) + 1) + group[heads]
+    if len(np.unique(pairs)) != len(heads):
+        return None  # a group split across runs: leave it to groupby
+    n_rows = len(points)
+    row = np.arange(n_rows)
+
+    def first_valid(values: np.ndarray) -> np.ndarray:
+        # groupby "first"/"last" skip missing values
+        at = np.minimum.reduceat(np.where(np.isnan(values), n_rows, row), heads)
+        return np.where(at < n_rows, values[np.minimum(at, n_rows - 1)], np.nan)
+
+    def last_valid(missing: np.ndarray) -> np.ndarray:
+        return np.maximum.reduceat(np.where(missing, -1, row), heads)  # -1: none in the run
+
+    point_code = points["point_type"].cat.codes.to_numpy()
+    kinds = list(points["point_type"].cat.categories)
+    improvement = point_code == kinds.index("special_cause_improvement")
+    concern = point_code == kinds.index("special_cause_concern")
+    special = points["special_cause_flag"].to_numpy(dtype=np.int64)
+    count = np.diff(np.r_[heads, n_rows])
+    last_type = last_valid(point_code < 0)
+    variation = np.asarray(kinds, dtype=object)[point_code[np.maximum(last_type, 0)]]
+    variation[last_type < 0] = None
+    target = points["target"].to_numpy(dtype=np.float64)
+    last_target = last_valid(np.isnan(target))
+    target_last = np.where(last_target >= 0, target[np.maximum(last_target, 0)], np.nan)
+    mean, lpl, upl = (
+        first_valid(points[c].to_numpy(dtype=np.float64)) for c in ("mean", "lpl", "upl")
+    )
+    improvement_name = points["improvement"].iloc[heads].astype(str).to_numpy()
+    direction = pd.Series(improvement_name).map(IMPROVEMENT_DIRECTIONS).to_numpy()
+    last_group = np.r_[series_codes[1:] != series_codes[:-1], True]
+    has_targets = not np.isnan(target).all()
+    assurance = _assurance_type(target_last, lpl, upl, direction)
+    assurance = np.where(last_group & has_targets & (direction != 0), assurance, None)
+    return pd.DataFrame(
+        {
+            "series": points["series"].iloc[heads].reset_index(drop=True),
+            "rebase_group": group[heads],
+            "mean": mean,
+            "lpl": lpl,
+            "upl": upl,
+            "n": count,
+            "common_cause": count - np.add.reduceat(special, heads),
+            "special_cause_improvement": np.add.reduceat(improvement.astype(np.int64), heads),
+            "special_cause_concern": np.add.reduceat(concern.astype(np.int64), heads),
+            "variation_type_last_point": pd.array(variation, dtype="str"),
+            "assurance_type": pd.array(assurance, dtype="str"),
+        }
     )
 
 
@@ -238,6 +301,9 @@ def xmr_summary(points: pd.DataFrame) -> pd.DataFrame:
         raise InputError(
             f"xmr_summary needs the frame returned by xmr(); columns {missing} are missing."
         )
+    fast = _summary_runs(points)
+    if fast is not None:
+        return fast
     keys = ["series", "rebase_group"]
     point_type = points["point_type"].astype(str)
     grouped = points.assign(
@@ -321,6 +387,39 @@ def _constant_category(value: str, categories: list[str], n: int) -> pd.Categori
     return pd.Categorical.from_codes(np.full(n, categories.index(value), np.int8), categories)
 
 
+def _run_starts(column: pd.Series) -> np.ndarray:
+    """True where a row's value differs from the row before."""
+    starts = np.ones(len(column), dtype=bool)
+    if len(column) > 1:
+        values = column.cat.codes if isinstance(column.dtype, pd.CategoricalDtype) else column
+        same = values.array[1:] == values.array[:-1]
+        if isinstance(same, pd.api.extensions.ExtensionArray):
+            same = same.to_numpy(dtype=bool, na_value=False)
+        starts[1:] = ~np.asarray(same, dtype=bool)
+    return starts
+
+
+def _codes_if_sorted(series: pd.Series, period: pd.Series) -> tuple[np.ndarray, Any] | None:
+    """Series codes and sorted names when rows already run by series then rising period, else
+    None. The check costs two adjacent-row comparisons, and the series are factorized at run
+    starts only: sorted data (the usual case) never hashes or sorts every row's key."""
+    starts = _run_starts(series)
+    heads = np.flatnonzero(starts)
+    codes, uniques = pd.factorize(series.iloc[heads], sort=True)
+    if len(codes) > 1 and not (np.diff(codes) > 0).all():
+        return None
+    if len(period) > 1:
+        try:
+            later = period.array[1:] > period.array[:-1]
+        except TypeError:
+            return None  # the general path explains unsortable periods
+        if isinstance(later, pd.api.extensions.ExtensionArray):
+            later = later.to_numpy(dtype=bool, na_value=False)
+        if not (np.asarray(later, dtype=bool) | starts[1:]).all():
+            return None
+    return np.repeat(codes, np.diff(np.r_[heads, len(series)])), uniques
+
+
 def _validated_frame(
     frame: pd.DataFrame, series: str, period: str, value: str
 ) -> tuple[pd.DataFrame, np.ndarray, pd.Index]:
@@ -356,6 +455,11 @@ def _validated_frame(
     if bad.any():
         raise InputError(f"column '{value}' has infinite values in {_describe_rows(data, bad)}.")
     data = data.assign(value=numeric)
+
+    already = _codes_if_sorted(data["series"], data["period"])
+    if already is not None:  # sorted by series then strictly by period: no sort, no duplicates
+        series_codes, series_uniques = already
+        return data, series_codes, pd.Index(series_uniques)
 
     # sort on integer codes: far cheaper than sorting strings, and adjacent rows reveal duplicates
     series_codes, series_uniques = pd.factorize(data["series"], sort=True)
@@ -443,16 +547,18 @@ def _r_mean(x: np.ndarray) -> np.ndarray:
     """
     ok = ~np.isnan(x)
     n = ok.sum(axis=1)
-    xl = np.where(ok, x, 0.0).astype(np.longdouble)
+    # time-major copy: each step below adds one contiguous row, keeping R's sequential order
+    # (numpy's own row sums are pairwise and differ in the last bits)
+    okt = np.ascontiguousarray(ok.T)
+    xl = np.ascontiguousarray(np.where(okt, x.T, 0.0), dtype=np.longdouble)
     s = np.zeros(x.shape[0], dtype=np.longdouble)
-    # column by column: R adds in order; numpy's row sums are pairwise and differ in the last bits
-    for j in range(x.shape[1]):
-        s += xl[:, j]
+    for row in xl:
+        s += row
     with np.errstate(invalid="ignore", divide="ignore"):
         s = s / n
         t = np.zeros_like(s)
-        for j in range(x.shape[1]):
-            t += np.where(ok[:, j], xl[:, j] - s, 0.0)
+        for row, present in zip(xl, okt, strict=True):
+            t += np.where(present, row - s, 0.0)
         s = np.where(np.isfinite(s), s + t / n, s)
     return s.astype(np.float64)
 
@@ -477,12 +583,18 @@ def _limits(
 # --------------------------------------------------------------------------------------------
 
 
+def _cumsum(b: np.ndarray) -> np.ndarray:
+    # int16 counts are exact for any group shorter than 32,768 points, and 4x lighter than int64
+    return np.cumsum(b, axis=1, dtype=np.int16 if b.shape[1] < 2**15 else np.int64)
+
+
 def _window_sum(b: np.ndarray, w: int) -> np.ndarray:
     """Sum of the w points ending at each point; 0 where fewer than w points precede it."""
-    c = np.pad(np.cumsum(b, axis=1, dtype=np.int64), ((0, 0), (1, 0)))
-    out = np.zeros(b.shape, dtype=np.int64)
+    c = _cumsum(b)
+    out = np.zeros_like(c)
     if b.shape[1] >= w:
-        out[:, w - 1 :] = c[:, w:] - c[:, :-w]
+        out[:, w - 1] = c[:, w - 1]
+        np.subtract(c[:, w:], c[:, :-w], out=out[:, w:])
     return out
 
 
@@ -493,7 +605,7 @@ def _window_all(b: np.ndarray, w: int) -> np.ndarray:
 def _part_of(ends: np.ndarray, w: int) -> np.ndarray:
     """Points belonging to any w-point window whose last point is marked in ``ends``."""
     length = ends.shape[1]
-    c = np.pad(np.cumsum(ends, axis=1, dtype=np.int64), ((0, 0), (1, 0)))
+    c = np.pad(_cumsum(ends), ((0, 0), (1, 0)))
     upto = np.minimum(np.arange(length) + w, length)
     return (c[:, upto] - c[:, :length]) > 0
 
@@ -595,22 +707,35 @@ def _compute_segments(
     fix_after_n_points: int | None,
     screen_outliers: bool,
     rules: str,
+    fast: bool = True,
 ) -> dict[str, np.ndarray]:
+    """Per-point columns; groups of one length are stacked into one (groups × points) block."""
+    options = (fix_after_n_points, screen_outliers, rules)
+    if fast and len(lengths) and (lengths == lengths[0]).all():
+        # every group has the same length (the usual full panel): the block is a reshape of y
+        length = int(lengths[0])
+        res = _segment_block(y.reshape(-1, length), *options)
+        per_group = ("mean", "lpl", "upl")
+        return {
+            key: np.repeat(values, length) if key in per_group else values.reshape(-1)
+            for key, values in res.items()
+        }
     n = len(y)
     out = {
         "mean": np.full(n, np.nan),
         "lpl": np.full(n, np.nan),
         "upl": np.full(n, np.nan),
-        "outside": np.full(n, np.nan),
-        "close": np.full(n, np.nan),
+        "outside": np.zeros(n, dtype=bool),
+        "close": np.zeros(n, dtype=bool),
+        "missing": np.ones(n, dtype=bool),
         "rtm": np.full(n, np.nan),
         "type_code": np.zeros(n, dtype=np.int8),
     }
     for length in np.unique(lengths):
         idx = starts[lengths == length][:, None] + np.arange(length)
-        res = _segment_block(y[idx], fix_after_n_points, screen_outliers, rules)
+        res = _segment_block(y[idx], *options)
         for key, values in res.items():
-            out[key][idx] = values
+            out[key][idx] = values[:, None] if values.ndim == 1 else values
     return out
 
 
@@ -639,13 +764,13 @@ def _segment_block(
         side,
         _trend_direction(y, trend),
     )
-    shape = y.shape
     return {
-        "mean": np.broadcast_to(mean, shape),
-        "lpl": np.broadcast_to(lpl, shape),
-        "upl": np.broadcast_to(upl, shape),
-        "outside": np.where(missing, np.nan, outside),
-        "close": np.where(missing, np.nan, close),
+        "mean": mean[:, 0],
+        "lpl": lpl[:, 0],
+        "upl": upl[:, 0],
+        "outside": outside,
+        "close": close,
+        "missing": missing,
         "rtm": rtm,
         "type_code": code,
     }

@@ -526,3 +526,52 @@ def test_p_prime_rejects_numerator_above_denominator() -> None:
     bad = P_PRIME_DATA.assign(numerator=[10, 200, 15, 5, 40, 9, 30])
     with pytest.raises(InputError, match="numerator must not exceed"):
         p_prime(bad)
+
+
+# --------------------------------------------------------------------------------------------
+# Fast paths (sorted input, equal-length reshape, run-wise summary) against the general paths
+# --------------------------------------------------------------------------------------------
+
+
+def _mixed_frame(seed: int) -> pd.DataFrame:
+    rng = np.random.default_rng(seed)
+    lengths = rng.integers(1, 30, 120)
+    sid = np.repeat(np.arange(len(lengths)), lengths)
+    quarter = np.concatenate([np.sort(rng.choice(40, n, replace=False)) for n in lengths])
+    value = np.round(np.cumsum(rng.normal(0, 1, len(sid))) + rng.normal(0, 1, len(sid)))
+    value[rng.random(len(value)) < 0.05] = np.nan
+    periods = pd.date_range("2015-03-31", periods=40, freq="QE")
+    return pd.DataFrame({"series": sid, "period": periods[quarter], "value": value})
+
+
+@pytest.mark.parametrize("seed", [0, 1])
+def test_fast_paths_equal_general_paths_on_mixed_lengths(seed: int) -> None:
+    frame = _mixed_frame(seed)
+    mixed = xmr(frame, target=0.0)
+    # general route: shuffled rows are sorted first, and the grouped summary is used
+    shuffled = xmr(frame.sample(frac=1, random_state=seed), target=0.0)
+    pd.testing.assert_frame_equal(mixed, shuffled, check_exact=True)
+    lengths = frame.groupby("series")["value"].transform("size")
+    # each equal-length subset takes the reshape path; together they equal the mixed call
+    parts = [xmr(frame[lengths == n], target=0.0) for n in sorted(lengths.unique())]
+    by_length = pd.concat(parts).sort_values(["series", "period"], ignore_index=True)
+    pd.testing.assert_frame_equal(mixed, by_length, check_exact=True)
+    # rows interleaved across series (each series still in time order): the groupby path
+    interleaved = mixed.sort_values("period", kind="stable", ignore_index=True)
+    grouped = xmr_summary(interleaved)
+    grouped = grouped.sort_values(["series", "rebase_group"], ignore_index=True)
+    pd.testing.assert_frame_equal(xmr_summary(mixed), grouped, check_exact=True)
+
+
+def test_equal_length_reshape_equals_the_gather_path() -> None:
+    frame = _mixed_frame(2)
+    frame = frame[frame.groupby("series")["value"].transform("size") == 20]
+    y = frame["value"].to_numpy()
+    starts = np.arange(0, len(y), 20)
+    lengths = np.full(len(starts), 20)
+    options = {"fix_after_n_points": None, "screen_outliers": True, "rules": "2019"}
+    fast = spc._compute_segments(y, starts, lengths, **options)
+    general = spc._compute_segments(y, starts, lengths, **options, fast=False)
+    assert len(starts) > 3 and fast.keys() == general.keys()
+    for key in fast:
+        np.testing.assert_array_equal(fast[key], general[key])
