@@ -151,6 +151,7 @@ RATINGS: dict[str, Style] = {
 }
 
 _DEFAULT_SOURCE = "CCG IAF indicator data"
+_SHORT_LABELS = {i.code: f"{i.code} {i.short_name}" for i in CATALOGUE}
 _LIMIT_COLUMNS = ("lower_95", "upper_95", "lower_998", "upper_998")
 
 
@@ -1018,6 +1019,81 @@ def ratings_chart(
 
 
 # ── Private helpers ─────────────────────────────────────────────────────────────────────────
+def compare_chart(
+    rows: pd.DataFrame,
+    *,
+    area_name: str,
+    finding: str,
+    source: str = _DEFAULT_SOURCE,
+) -> alt.FacetChart:
+    """An area beside its peers: one panel per indicator, each area's value with its 95% CI.
+
+    ``rows``: indicator, area_code, area_name, is_focus, value, lower_95, upper_95, and
+    ``sig_england`` (the area's 99.8% class against England). The focus area is drawn larger
+    and named in the title; panels have their own horizontal scales.
+    """
+    _require(
+        rows,
+        ["indicator", "area_code", "area_name", "is_focus", "value", "lower_95", "upper_95"],
+        "compare rows",
+    )
+    _need_text(finding, "finding")
+    shown = rows.assign(
+        label=rows["indicator"].map(_SHORT_LABELS).fillna(rows["indicator"]),
+        who=np.where(rows["is_focus"], area_name, "Peer"),
+    )
+    base = alt.Chart().encode(
+        y=alt.Y("area_name:N", title=None, sort=alt.SortField("value", order="descending"))
+    )
+    layers = [
+        base.mark_rule(color=SUBTLE, strokeWidth=2).encode(x="lower_95:Q", x2="upper_95:Q"),
+        base.mark_point(filled=True).encode(
+            x=alt.X("value:Q", title=None, scale=alt.Scale(zero=False)),
+            color=alt.Color(
+                "who:N",
+                scale=alt.Scale(domain=[area_name, "Peer"], range=["#005EB8", "#768692"]),
+                legend=alt.Legend(title=None),
+            ),
+            size=alt.condition("datum.is_focus", alt.value(220), alt.value(70)),
+            shape=alt.condition("datum.is_focus", alt.value("diamond"), alt.value("circle")),
+            tooltip=[
+                alt.Tooltip("area_name:N", title="Area"),
+                alt.Tooltip("area_code:N", title="Code"),
+                alt.Tooltip("value:Q", title="Value", format=",.4~f"),
+                alt.Tooltip("lower_95:Q", title="95% CI from", format=",.4~f"),
+                alt.Tooltip("upper_95:Q", title="95% CI to", format=",.4~f"),
+            ],
+        ),
+    ]
+    n_ind = shown["indicator"].nunique()
+    chart = (
+        alt.layer(*layers, data=shown)
+        .properties(width=420, height=alt.Step(16))
+        .facet(
+            facet=alt.Facet(
+                "label:N",
+                title=None,
+                header=alt.Header(labelFontSize=14, labelFontWeight="bold", labelAnchor="start"),
+            ),
+            columns=2,
+            spacing={"row": 22, "column": 40},
+        )
+        .resolve_scale(x="independent", y="independent")
+        .properties(
+            title=alt.TitleParams(
+                f"{area_name} beside its peers",
+                subtitle=[
+                    "Each area's latest value with its 95% confidence interval (grey line); "
+                    f"{area_name} is the blue diamond. Each panel has its own scale.",
+                    f"Source: {source}. n = {n_ind} indicators, "
+                    f"{shown['area_code'].nunique()} areas.",
+                ],
+            )
+        )
+    )
+    return _finish(chart, finding)
+
+
 def _require(frame: pd.DataFrame, columns: Sequence[str], what: str) -> None:
     if not isinstance(frame, pd.DataFrame):
         raise InputError(f"{what} must be a pandas DataFrame; got {type(frame).__name__}.")

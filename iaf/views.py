@@ -107,6 +107,12 @@ def overview(
     cells["group"] = cells["domain"] if group_by == "domain" else cells["clinical_priority"]
     if group_by != "domain":
         cells = cells.loc[cells["group"] != ""]
+    order = {g: i for i, g in enumerate(catalogue.DOMAINS + catalogue.CLINICAL_PRIORITIES)}
+    cells = (
+        cells.assign(_order=cells["group"].map(order).fillna(99))
+        .sort_values(["_order", "indicator", "area_name"])
+        .drop(columns="_order")
+    )
     counts = (
         rows.assign(
             outlier=rows["funnel_concern"] == "concern",
@@ -380,6 +386,7 @@ def ranked_view(
             "outlier": rows["funnel_outlier"],
             "concern": rows["funnel_concern"],
             "comparator_value": rows[CMP_VALUE[comparator]],
+            "england": rows["england"],
             "suppressed": rows["suppressed"],
             "note": rows["note"].astype(str),
         }

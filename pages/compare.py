@@ -21,20 +21,27 @@ KINDS = {
 }
 
 with ui.controls():
-    area = st.selectbox(
+    area = ui.url_widget(
+        st.selectbox,
         "Area",
         codes,
         key="area",
-        bind="query-params",
         format_func=lambda c: f"{names[c]} ({c})",
         filter_mode="fuzzy",
     )
-    kind = st.radio("Peers", list(KINDS), key="peers", bind="query-params", format_func=KINDS.get)
-    group = st.selectbox(
-        "Across", list(CLINICAL_PRIORITIES) + list(DOMAINS), key="across", bind="query-params"
+    kind = ui.url_widget(st.radio, "Peers", list(KINDS), key="peers", format_func=KINDS.get)
+    group = ui.url_widget(
+        st.selectbox,
+        "Across",
+        list(CLINICAL_PRIORITIES) + list(DOMAINS),
+        key="across",
     )
-    period = st.selectbox(
-        "Reporting period", labels, index=len(labels) - 1, key="period", bind="query-params"
+    period = ui.url_widget(
+        st.selectbox,
+        "Reporting period",
+        labels,
+        default_index=len(labels) - 1,
+        key="period",
     )
     chosen = []
     if kind == "custom":
@@ -58,7 +65,7 @@ if rows.empty:
     st.info(f"No {group} indicators have data for these areas in {period}.")
 else:
     finding = f"{name} (highlighted) beside {len(peers)} peers on each {group} indicator."
-    chart = charts.compare_chart(rows, area_name=name, finding=finding)
+    chart = charts.compare_chart(rows, area_name=name, finding=finding, source=ui.source_label())
     st.altair_chart(chart, key="compare_chart")
     st.markdown("**Does each finding hold under every comparator?**")
     st.dataframe(ui.get_view("robustness", area=area, period=period, group=group), hide_index=True)

@@ -13,38 +13,41 @@ codes = [i.code for i in inds]
 by_code = {i.code: i for i in inds}
 
 with ui.controls():
-    code = st.selectbox(
+    code = ui.url_widget(
+        st.selectbox,
         "Indicator",
         codes,
         key="ind",
-        bind="query-params",
         format_func=lambda c: by_code[c].label,
         filter_mode="fuzzy",
     )
     periods = ui.get_view("indicator_periods_view", indicator=code)
-    period = st.selectbox(
-        "Period", periods, index=len(periods) - 1, key="iperiod", bind="query-params"
+    period = ui.url_widget(
+        st.selectbox,
+        "Period",
+        periods,
+        default_index=len(periods) - 1,
+        key="iperiod",
     )
-    comparator = st.selectbox(
+    comparator = ui.url_widget(
+        st.selectbox,
         "Compare with",
         list(COMPARATORS),
         key="cmp",
-        bind="query-params",
         format_func=lambda c: COMPARATORS[c],
     )
-    limit = st.radio(
+    limit = ui.url_widget(
+        st.radio,
         "Outlier limit",
         [99.8, 95.0],
         key="limit",
-        bind="query-params",
         format_func=lambda v: f"{v:g}%",
         horizontal=True,
     )
-    adjust = st.toggle(
+    adjust = ui.url_toggle(
         "Adjust for overdispersion",
         value=True,
         key="adjust",
-        bind="query-params",
         help="Spiegelhalter's multiplicative/additive adjustment, applied only when phi > 1.",
     )
     k = st.number_input("Persistent: outside 99.8% in at least k …", 1, 8, 3, key="k")
@@ -83,6 +86,7 @@ with tab_funnel:
             comparator_note="target = England value",
             adjusted_note=adj,
             selected=focus or None,
+            source=ui.source_label(),
         )
         st.caption(
             f"Limits: 95% (dashed) and 99.8% (solid); {adj}. Click a point to open that "
@@ -91,16 +95,14 @@ with tab_funnel:
         event = st.altair_chart(chart, on_select="rerun", key="funnel")
         picked = event["selection"].get("pick") if event else None
         if picked:
-            st.switch_page(
-                "pages/profile.py", query_params=ui.link_params(area=picked[0]["area_code"])
-            )
+            ui.go("pages/profile.py", area=picked[0]["area_code"])
         ui.download_chart(chart, f"funnel_{code}_{period}", key="funnel_dl")
 ranked = ui.get_view("ranked_view", indicator=code, period=period, comparator=comparator)
 with tab_bars:
     if ranked["value"].notna().sum() == 0:
         st.info(f"No published values for {period}: all are suppressed or missing.")
     else:
-        cmp_value = ranked["comparator_value"].dropna()
+        england = ranked["england"].dropna()
         finding = (
             f"{(ranked['sig'] == 'worse').sum()} areas significantly worse and "
             f"{(ranked['sig'] == 'better').sum()} better than {COMPARATORS[comparator]}."
@@ -108,19 +110,16 @@ with tab_bars:
         bars = charts.ranked_bar_chart(
             ranked.loc[ranked["value"].notna()],
             indicator=ind,
-            comparator_value=float(cmp_value.iloc[0])
-            if len(cmp_value) and comparator == "england"
-            else None,
-            comparator_name=COMPARATORS[comparator],
+            comparator_value=float(england.iloc[0]) if len(england) else float("nan"),
+            comparator_name="England",
             finding=finding,
             period=period,
+            source=ui.source_label(),
         )
         ev = st.altair_chart(bars, on_select="rerun", key="bars")
         picked = ev["selection"].get("pick") if ev else None
         if picked:
-            st.switch_page(
-                "pages/profile.py", query_params=ui.link_params(area=picked[0]["area_code"])
-            )
+            ui.go("pages/profile.py", area=picked[0]["area_code"])
         ui.download_chart(bars, f"ranked_{code}_{period}", key="bars_dl")
 with tab_map:
     if ds.boundaries:
@@ -131,14 +130,13 @@ with tab_map:
             indicator=ind,
             finding=finding,
             projection="identity" if ds.synthetic else "mercator",
+            source=ui.source_label(),
         )
         ev = st.altair_chart(chart, on_select="rerun", key="map")
         picked = ev["selection"].get("pick") if ev else None
         if picked:
             code_key = "area_code" if "area_code" in picked[0] else "properties.code"
-            st.switch_page(
-                "pages/profile.py", query_params=ui.link_params(area=picked[0][code_key])
-            )
+            ui.go("pages/profile.py", area=picked[0][code_key])
         if ds.synthetic:
             st.caption("Demo tile map: one hexagon per fictional CCG, grouped by region.")
     else:
@@ -153,10 +151,7 @@ with tab_table:
         table, hide_index=True, on_select="rerun", selection_mode="single-row", key="outlier_table"
     )
     if sel and sel["selection"]["rows"]:
-        st.switch_page(
-            "pages/profile.py",
-            query_params=ui.link_params(area=table.iloc[sel["selection"]["rows"][0]]["area_code"]),
-        )
+        ui.go("pages/profile.py", area=table.iloc[sel["selection"]["rows"][0]]["area_code"])
     ui.download_table(ranked, f"{code}_{period}", key="ranked_dl")
     st.markdown(
         f"**Persistent outliers**: outside the 99.8% limits in at least {k} of the last {n} periods"

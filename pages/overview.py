@@ -12,41 +12,39 @@ periods = ui.get_view("period_options")
 labels = list(periods["period"])
 
 with ui.controls():
-    period = st.selectbox(
+    period = ui.url_widget(
+        st.selectbox,
         "Reporting period",
         labels,
-        index=len(labels) - 1,
+        default_index=len(labels) - 1,
         key="period",
-        bind="query-params",
         help="Each indicator shows its latest data ending on or before this.",
     )
-    comparator = st.selectbox(
+    comparator = ui.url_widget(
+        st.selectbox,
         "Compare with",
         list(COMPARATORS),
         key="cmp",
-        bind="query-params",
         format_func=lambda c: COMPARATORS[c].replace("its ", "Each area's "),
     )
-    group_by = st.radio(
+    group_by = ui.url_widget(
+        st.radio,
         "Group indicators by",
         ["domain", "clinical_priority"],
         key="group",
-        bind="query-params",
         format_func=lambda g: {"domain": "Domain", "clinical_priority": "Clinical priority"}[g],
     )
     regions = ["", *sorted(r for r in ds.areas["region"].astype(str).unique() if r)]
-    region = st.selectbox(
+    region = ui.url_widget(
+        st.selectbox,
         "Region",
         regions,
         key="region",
-        bind="query-params",
         format_func=lambda r: r or "All regions",
     )
     in_region = ds.areas.loc[(ds.areas["region"] == region) | (region == ""), "stp"]
     stps = ["", *sorted(s for s in in_region.astype(str).unique() if s)]
-    stp = st.selectbox(
-        "STP", stps, key="stp", bind="query-params", format_func=lambda s: s or "All STPs"
-    )
+    stp = ui.url_widget(st.selectbox, "STP", stps, key="stp", format_func=lambda s: s or "All STPs")
 
 view = ui.get_view(
     "overview", period=period, comparator=comparator, region=region, stp=stp, group_by=group_by
@@ -77,9 +75,7 @@ picked = st.dataframe(
 )
 if picked and picked["selection"]["rows"]:
     row = pivot.iloc[picked["selection"]["rows"][0]]
-    st.switch_page(
-        "pages/profile.py", query_params=ui.link_params(area=row["area_code"], period=period)
-    )
+    ui.go("pages/profile.py", area=row["area_code"], period=period)
 
 st.subheader("Every area against every indicator")
 if cells.empty:
@@ -90,15 +86,17 @@ else:
         f"worse than {COMPARATORS[comparator]} and {(cells['sig'] == 'better').sum():,} "
         "better."
     )
-    rug = charts.tartan_rug(cells, finding=finding, comparator_name=COMPARATORS[comparator])
+    rug = charts.tartan_rug(
+        cells, finding=finding, comparator_name=COMPARATORS[comparator], source=ui.source_label()
+    )
     event = st.altair_chart(rug, on_select="rerun", key="overview_rug")
     chosen = (event or {}).get("selection", {}).get("cell") if event else None
     if chosen:
-        st.switch_page(
+        ui.go(
             "pages/profile.py",
-            query_params=ui.link_params(
-                area=chosen[0]["area_code"], ind=chosen[0].get("indicator", ""), period=period
-            ),
+            area=chosen[0]["area_code"],
+            ind=chosen[0].get("indicator", ""),
+            period=period,
         )
     with st.expander("Table of the same results (select a row to open the area)"):
         table = cells.pivot_table(
@@ -113,9 +111,7 @@ else:
         )
         if sel and sel["selection"]["rows"]:
             code = table.iloc[sel["selection"]["rows"][0]]["area_code"]
-            st.switch_page(
-                "pages/profile.py", query_params=ui.link_params(area=code, period=period)
-            )
+            ui.go("pages/profile.py", area=code, period=period)
         ui.download_table(cells, f"overview_{view['period']}", key="overview_cells")
 
 st.subheader("Outliers and special-cause points per area")
@@ -130,6 +126,6 @@ sel = st.dataframe(
 )
 if sel and sel["selection"]["rows"]:
     code = counts.iloc[sel["selection"]["rows"][0]]["area_code"]
-    st.switch_page("pages/profile.py", query_params=ui.link_params(area=code, period=period))
+    ui.go("pages/profile.py", area=code, period=period)
 ui.download_table(counts, f"outlier_counts_{view['period']}", key="overview_counts_dl")
 ui.share_link("overview", period=period, cmp=comparator, group=group_by, region=region, stp=stp)

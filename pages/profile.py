@@ -15,22 +15,26 @@ codes = sorted(names, key=lambda c: names[c])
 labels = list(ui.get_view("period_options")["period"])
 
 with ui.controls():
-    area = st.selectbox(
+    area = ui.url_widget(
+        st.selectbox,
         "Area (type a name or code)",
         codes,
         key="area",
-        bind="query-params",
         format_func=lambda c: f"{names[c]} ({c})",
         filter_mode="fuzzy",
     )
-    period = st.selectbox(
-        "Reporting period", labels, index=len(labels) - 1, key="period", bind="query-params"
+    period = ui.url_widget(
+        st.selectbox,
+        "Reporting period",
+        labels,
+        default_index=len(labels) - 1,
+        key="period",
     )
-    comparator = st.selectbox(
+    comparator = ui.url_widget(
+        st.selectbox,
         "Compare with",
         list(COMPARATORS),
         key="cmp",
-        bind="query-params",
         format_func=lambda c: COMPARATORS[c],
     )
 
@@ -77,7 +81,9 @@ if not spine_rows.empty:
         f"{name}: {(rows['sig'] == 'worse').sum()} indicators significantly worse and "
         f"{(rows['sig'] == 'better').sum()} better than {COMPARATORS[comparator]}."
     )
-    spine = charts.spine_chart(spine_rows, area_name=name, finding=finding)
+    spine = charts.spine_chart(
+        spine_rows, area_name=name, finding=finding, source=ui.source_label()
+    )
     st.altair_chart(spine, key="profile_spine")
 show = rows[
     [
@@ -117,10 +123,7 @@ picked = st.dataframe(
 )
 if picked and picked["selection"]["rows"]:
     r = show.iloc[picked["selection"]["rows"][0]]
-    st.switch_page(
-        "pages/explorer.py",
-        query_params=ui.link_params(ind=r["indicator"], iperiod=r["period"], area=area),
-    )
+    ui.go("pages/explorer.py", ind=r["indicator"], iperiod=r["period"], area=area)
 ui.download_table(rows.drop(columns=["label"]), f"profile_{area}", key="profile_dl")
 
 st.subheader("What changed since the previous period")

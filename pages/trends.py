@@ -15,19 +15,19 @@ inds = ds.indicators()
 by_code = {i.code: i for i in inds}
 
 with ui.controls():
-    area = st.selectbox(
+    area = ui.url_widget(
+        st.selectbox,
         "Area",
         codes,
         key="area",
-        bind="query-params",
         format_func=lambda c: f"{names[c]} ({c})",
         filter_mode="fuzzy",
     )
-    code = st.selectbox(
+    code = ui.url_widget(
+        st.selectbox,
         "Indicator",
         list(by_code),
         key="ind",
-        bind="query-params",
         format_func=lambda c: by_code[c].label,
         filter_mode="fuzzy",
     )
@@ -35,11 +35,11 @@ with ui.controls():
     rebase = st.multiselect("Rebase at (new mean and limits from)", periods, key="rebase")
     target_on = st.toggle("Set a target", key="target_on")
     target = st.number_input("Target", value=0.0, key="target") if target_on else None
-    rules = st.radio(
+    rules = ui.url_widget(
+        st.radio,
         "Rules",
         ["2019", "2023"],
         key="rules",
-        bind="query-params",
         format_func=lambda r: {
             "2019": "Making Data Count (NHSRplotthedots)",
             "2023": "MDC Nov 2023: beyond 3σ counts in 2-of-3",
@@ -56,7 +56,12 @@ if "reason" in sv:
     st.info(f"No SPC chart: {sv['reason']}. If {name} merged, its successor carries the data.")
 else:
     chart = charts.spc_chart(
-        sv["points"], indicator=ind, finding=sv["finding"], target=target, area_name=name
+        sv["points"],
+        indicator=ind,
+        finding=sv["finding"],
+        target=target,
+        area_name=name,
+        source=ui.source_label(),
     )
     st.altair_chart(chart, key="spc")
     st.caption(
@@ -74,7 +79,10 @@ else:
 st.subheader(f"All of {name}'s indicators")
 sm = ui.get_view("small_multiples", area=area)
 finding = f"Every indicator for {name} over time, coloured by SPC point type."
-st.altair_chart(charts.small_multiples(sm, area_name=name, finding=finding), key="multiples")
+st.altair_chart(
+    charts.small_multiples(sm, area_name=name, finding=finding, source=ui.source_label()),
+    key="multiples",
+)
 
 st.subheader("What changed nationally")
 changes = ui.get_view("national_changes", period=None)
@@ -84,13 +92,14 @@ sel = st.dataframe(
 )
 if sel and sel["selection"]["rows"]:
     r = changes.iloc[sel["selection"]["rows"][0]]
-    st.switch_page(
-        "pages/trends.py", query_params=ui.link_params(area=r["area_code"], ind=r["indicator"])
-    )
+    ui.go("pages/trends.py", area=r["area_code"], ind=r["indicator"])
 ui.download_table(changes, "special_cause_latest", key="changes_dl")
 
 st.subheader(f"National trend: {ind.short_name}")
 nat = ui.get_view("national_trend", indicator=code)
 finding = f"England value of {ind.short_name} over time ({ind.polarity_words})."
-st.altair_chart(charts.national_trend(nat, indicator=ind, finding=finding), key="national")
+st.altair_chart(
+    charts.national_trend(nat, indicator=ind, finding=finding, source=ui.source_label()),
+    key="national",
+)
 ui.share_link("trends", area=area, ind=code, rules=rules)

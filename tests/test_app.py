@@ -12,6 +12,7 @@ import pytest
 from streamlit.testing.v1 import AppTest
 
 from iaf import demo
+from tests.conftest import REPO
 
 pytestmark = pytest.mark.timeout(600)
 TIMEOUT = 300
@@ -33,11 +34,28 @@ def _isolated_store(tmp_path, monkeypatch):
     monkeypatch.delenv("IAF_DATA", raising=False)
 
 
-def start(**params: str) -> AppTest:
-    at = AppTest.from_file("app.py", default_timeout=TIMEOUT)
-    for k, v in params.items():
-        at.query_params[k] = v
-    at.run()
+def start(page: str | None = None, **controls: str) -> AppTest:
+    """A session started at app.py, moved to ``page``, with its controls (by key) set.
+
+    On the default page the values go in as URL parameters (a deep link). AppTest does not seed
+    URL-bound widgets on a page reached by ``switch_page``, so there the controls are set as a
+    user would, one by one (deep links to other pages are tested in the real browser).
+    """
+    at = AppTest.from_file(str(REPO / "app.py"), default_timeout=TIMEOUT)
+    if not page:
+        for k, v in controls.items():
+            at.query_params[k] = v
+        at.run()
+    else:
+        at.run()
+        at.switch_page(page).run()
+        for k, v in controls.items():
+            widget = next(
+                (w for kind in ("selectbox", "radio") for w in getattr(at, kind) if w.key == k),
+                None,
+            )
+            assert widget is not None, f"{page} has no control with key {k!r}"
+            widget.set_value(type(widget.value)(v) if widget.value is not None else v).run()
     assert not at.exception, [e.value for e in at.exception]
     return at
 
@@ -54,7 +72,7 @@ def test_app_opens_on_labelled_demo_data():
     at = start()
     assert at.title[0].value == "Overview"
     assert "Synthetic demo data" in texts(at)
-    specs = [json.loads(c.proto.spec) for c in at.get("arrow_vega_lite_chart")]
+    specs = [json.loads(c.proto.spec) for c in at.get("vega_lite_chart")]
     assert specs, "the overview draws the tartan rug"
 
 
@@ -71,18 +89,19 @@ def test_profile_names_the_chosen_area():
     planted = PLANTED["outlier_low:123a"]
     ds = demo.generate()
     name = ds.areas.set_index("code").loc[planted.area_code, "name"]
-    at = start(area=planted.area_code)
-    at.switch_page("pages/profile.py").run()
+    at = start("pages/profile.py", area=planted.area_code)
     assert not at.exception
     assert any(name in h.value for h in at.header), [h.value for h in at.header]
-    table = at.dataframe[1].value if len(at.dataframe) > 1 else at.dataframe[0].value
+    table = next(d.value for d in at.dataframe if "narrative" in d.value.columns)
     assert "123a" in set(table["indicator"])
+    row = table.loc[table["indicator"] == "123a"].iloc[0]
+    assert row["sig"] == "worse"
+    assert "Significantly worse than England" in row["narrative"]
 
 
 def test_planted_outlier_appears_in_the_outlier_table():
     planted = PLANTED["outlier_low:123a"]
-    at = start(ind="123a", iperiod=planted.from_period)
-    at.switch_page("pages/explorer.py").run()
+    at = start("pages/explorer.py", ind="123a", iperiod=planted.from_period)
     assert not at.exception, [e.value for e in at.exception]
     outlier_tables = [d.value for d in at.dataframe if "funnel_z" in d.value.columns]
     assert outlier_tables, "the outlier table is shown"
@@ -93,14 +112,13 @@ def test_planted_outlier_appears_in_the_outlier_table():
 
 
 def test_changing_the_indicator_redraws_the_funnel():
-    at = start(ind="101a")
-    at.switch_page("pages/explorer.py").run()
+    at = start("pages/explorer.py", ind="101a")
     first = [h.value for h in at.header]
     at.selectbox(key="ind").set_value("127c").run()
     assert not at.exception
     assert [h.value for h in at.header] != first
     assert any("127c" in h.value for h in at.header)
-    spec = json.loads(at.get("arrow_vega_lite_chart")[0].proto.spec)
+    spec = json.loads(at.get("vega_lite_chart")[0].proto.spec)
     assert "higher is better" in json.dumps(spec)
 
 
@@ -108,8 +126,7 @@ def test_clicking_a_funnel_point_opens_that_profile():
     planted = PLANTED["outlier_high:127c"]
     ds = demo.generate()
     name = ds.areas.set_index("code").loc[planted.area_code, "name"]
-    at = start(ind="127c")
-    at.switch_page("pages/explorer.py").run()
+    at = start("pages/explorer.py", ind="127c")
     at.session_state["funnel"] = {"selection": {"pick": [{"area_code": planted.area_code}]}}
     at.run()
     assert not at.exception, [e.value for e in at.exception]
@@ -118,17 +135,23 @@ def test_clicking_a_funnel_point_opens_that_profile():
 
 
 def test_deep_link_sets_every_control():
-    at = start(ind="129a", iperiod="2019/20 Q1", cmp="region", limit="95.0")
-    at.switch_page("pages/explorer.py").run()
-    assert at.selectbox(key="ind").value == "129a"
-    assert at.selectbox(key="iperiod").value == "2019/20 Q1"
+    at = start(period="2019/20 Q1", cmp="region", group="clinical_priority")
+    assert at.selectbox(key="period").value == "2019/20 Q1"
     assert at.selectbox(key="cmp").value == "region"
+    assert at.radio(key="group").value == "clinical_priority"
+    assert "Data for 2019/20 Q1" in texts(at)
+
+
+def test_explorer_controls_change_the_view():
+    at = start("pages/explorer.py", ind="129a", iperiod="2019/20 Q1", cmp="region")
+    assert any("129a" in h.value for h in at.header)
+    ranked = [d.value for d in at.dataframe if "funnel_z" in d.value.columns][0]
+    assert ranked["comparator_value"].notna().all()
 
 
 def test_trends_shows_planted_shift_as_special_cause():
     planted = PLANTED["shift:124b"]
-    at = start(area=planted.area_code, ind=planted.indicator)
-    at.switch_page("pages/trends.py").run()
+    at = start("pages/trends.py", area=planted.area_code, ind=planted.indicator)
     assert not at.exception, [e.value for e in at.exception]
     assert "Special cause improvement" in texts(at)
 
