@@ -7,6 +7,7 @@ the module; each test starts its own AppTest session from the entry point.
 from __future__ import annotations
 
 import json
+import sys
 
 import pytest
 from streamlit.testing.v1 import AppTest
@@ -32,6 +33,11 @@ PLANTED = {p.kind + ":" + p.indicator: p for p in demo.PLANTED}
 def _isolated_store(tmp_path, monkeypatch):
     monkeypatch.setenv("IAF_STORE", str(tmp_path / "store"))
     monkeypatch.delenv("IAF_DATA", raising=False)
+    # Streamlit's script runner installs the app as sys.modules["__main__"]; put pytest's back
+    # so later multiprocessing tests (which re-import __main__ in children) are unaffected.
+    main = sys.modules["__main__"]
+    yield
+    sys.modules["__main__"] = main
 
 
 def start(page: str | None = None, **controls: str) -> AppTest:
@@ -145,7 +151,7 @@ def test_deep_link_sets_every_control():
 def test_explorer_controls_change_the_view():
     at = start("pages/explorer.py", ind="129a", iperiod="2019/20 Q1", cmp="region")
     assert any("129a" in h.value for h in at.header)
-    ranked = [d.value for d in at.dataframe if "funnel_z" in d.value.columns][0]
+    ranked = next(d.value for d in at.dataframe if "funnel_z" in d.value.columns)
     assert ranked["comparator_value"].notna().all()
 
 
