@@ -28,7 +28,9 @@ from iaf.store import Store
 log = logging.getLogger("iaf.app")
 REPO = Path(__file__).resolve().parent
 DEMO_KEY = "demo"
+PRACTICE_DEMO_KEY = "demo-practices"
 FOLDER_KEY = "folder"
+MAX_BARS = 400  # a ranked bar chart beyond this is unreadable on a projector
 
 
 # ── where data comes from ────────────────────────────────────────────────────────────────
@@ -52,6 +54,11 @@ def store_dir() -> Path:
 @st.cache_resource(show_spinner="Generating the synthetic demo data…")
 def demo_dataset() -> Dataset:
     return sources.on_current_structure(demo.generate())
+
+
+@st.cache_resource(show_spinner="Generating 7.4 million synthetic practice-level values…")
+def practice_demo_dataset() -> Dataset:
+    return demo.generate_practices()
 
 
 @st.cache_resource(show_spinner="Loading your data folder…")
@@ -83,6 +90,8 @@ def dataset_key() -> str:
 def dataset_for(key: str) -> Dataset:
     if key == DEMO_KEY:
         return demo_dataset()
+    if key == PRACTICE_DEMO_KEY:
+        return practice_demo_dataset()
     if key == FOLDER_KEY and data_dir() is not None:
         return folder_dataset(str(data_dir()))[0]
     info = {i.id: i for i in store().list()}.get(key)
@@ -366,3 +375,19 @@ def go(page: str, **params: object) -> None:
         if value not in (None, ""):
             st.session_state[key] = value
     st.switch_page(page, query_params=link_params(**params))
+
+
+def parent_filter(ds: Dataset) -> str:
+    """For practice-level data, the CCG whose practices a page shows ("" = all practices)."""
+    if ds.area_type != "practice":
+        return ""
+    parents = sorted(p for p in ds.areas["parent"].astype(str).unique() if p)
+    names = ds.areas.set_index("code")["name"].astype(str).to_dict()
+    return url_widget(
+        st.selectbox,
+        "Practices in CCG",
+        ["", *parents],
+        key="ccg",
+        format_func=lambda c: names.get(c, c) if c else "All practices",
+        help="Practice-level data: show one CCG's practices (outliers within a CCG).",
+    )

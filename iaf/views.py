@@ -58,6 +58,14 @@ def as_of_date(ds: Dataset, result: Analysis, period: str | None) -> tuple[str, 
     return str(row["period"]), pd.Timestamp(row["end"])
 
 
+def _in_parent(ds: Dataset, rows: pd.DataFrame, parent: str) -> pd.DataFrame:
+    """Only the rows of areas under ``parent`` (a CCG's practices); all rows when blank."""
+    if not parent:
+        return rows
+    members = set(ds.areas.loc[ds.areas["parent"].astype(str) == parent, "code"].astype(str))
+    return rows.loc[rows["area_code"].astype(str).isin(members)]
+
+
 def _area_names(ds: Dataset) -> pd.Series:
     return ds.areas.set_index("code")["name"].astype(str)
 
@@ -79,9 +87,10 @@ def overview(
     region: str = "",
     stp: str = "",
     group_by: str = "domain",
+    parent: str = "",
 ) -> dict[str, object]:
     label, as_of = as_of_date(ds, result, period)
-    rows = latest_per_indicator(result.results, as_of)
+    rows = _in_parent(ds, latest_per_indicator(result.results, as_of), parent)
     if region:
         rows = rows.loc[rows["region"] == region]
     if stp:
@@ -297,12 +306,18 @@ def funnel_view(
     period: str,
     limit: float = 99.8,
     adjust: bool = True,
+    parent: str = "",
 ) -> dict[str, object]:
-    """Funnel points with names and concern, limits on a plotting grid, and the summary."""
+    """Funnel points with names and concern, limits on a plotting grid, and the summary.
+
+    With ``parent`` (a CCG of practice-level data) the funnel is drawn among that CCG's
+    practices only, around their own combined value: outliers within a CCG.
+    """
     ind = ds.indicator(indicator)
     rows = result.results.loc[
         (result.results["indicator"] == indicator) & (result.results["period"] == period)
     ]
+    rows = _in_parent(ds, rows, parent)
     if ind.value_type not in FUNNEL_TYPE:
         return {"reason": f"a funnel plot needs counts; {ind.code} is a {ind.value_type}"}
     usable = rows.loc[~rows["suppressed"] & rows["numerator"].notna() & (rows["denominator"] > 0)]
@@ -363,11 +378,18 @@ def funnel_view(
 
 
 def ranked_view(
-    ds: Dataset, result: Analysis, *, indicator: str, period: str, comparator: str = "england"
+    ds: Dataset,
+    result: Analysis,
+    *,
+    indicator: str,
+    period: str,
+    comparator: str = "england",
+    parent: str = "",
 ) -> pd.DataFrame:
     rows = result.results.loc[
         (result.results["indicator"] == indicator) & (result.results["period"] == period)
     ]
+    rows = _in_parent(ds, rows, parent)
     rows = _sig_label(rows, comparator)
     names = _area_names(ds)
     out = pd.DataFrame(

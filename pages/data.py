@@ -9,9 +9,14 @@ from iaf.errors import InputError
 st.title("Data")
 store = ui.store()
 saved = store.list()
-options = [ui.DEMO_KEY] + ([ui.FOLDER_KEY] if ui.data_dir() else []) + [i.id for i in saved]
+options = (
+    [ui.DEMO_KEY, ui.PRACTICE_DEMO_KEY]
+    + ([ui.FOLDER_KEY] if ui.data_dir() else [])
+    + [i.id for i in saved]
+)
 labels = {
     ui.DEMO_KEY: "Synthetic demo data (fictional CCGs)",
+    ui.PRACTICE_DEMO_KEY: "Synthetic practice-level demo (6,500 fictional practices, 7.4M values)",
     ui.FOLDER_KEY: f"Your data folder: {ui.data_dir()}",
     **{
         i.id: f"{i.name} — {i.rows:,} values, {i.areas} areas (saved {i.created:%d %b %Y %H:%M})"

@@ -13,6 +13,7 @@ codes = [i.code for i in inds]
 by_code = {i.code: i for i in inds}
 
 with ui.controls():
+    parent = ui.parent_filter(ds)
     code = ui.url_widget(
         st.selectbox,
         "Indicator",
@@ -62,7 +63,12 @@ st.caption(
 )
 
 fv = ui.get_view(
-    "funnel_view", indicator=code, period=period, limit=float(limit), adjust=bool(adjust)
+    "funnel_view",
+    indicator=code,
+    period=period,
+    limit=float(limit),
+    adjust=bool(adjust),
+    parent=parent,
 )
 tab_funnel, tab_bars, tab_map, tab_table = st.tabs(
     ["Funnel plot", "Ranked with CIs", "Map", "Outlier table"]
@@ -97,10 +103,17 @@ with tab_funnel:
         if picked:
             ui.go("pages/profile.py", area=picked[0]["area_code"])
         ui.download_chart(chart, f"funnel_{code}_{period}", key="funnel_dl")
-ranked = ui.get_view("ranked_view", indicator=code, period=period, comparator=comparator)
+ranked = ui.get_view(
+    "ranked_view", indicator=code, period=period, comparator=comparator, parent=parent
+)
 with tab_bars:
     if ranked["value"].notna().sum() == 0:
         st.info(f"No published values for {period}: all are suppressed or missing.")
+    elif ranked["value"].notna().sum() > ui.MAX_BARS:
+        st.info(
+            f"{ranked['value'].notna().sum():,} areas are too many bars to read: pick a CCG in "
+            "the controls to rank its practices, or use the funnel plot and the outlier table."
+        )
     else:
         england = ranked["england"].dropna()
         finding = (

@@ -45,9 +45,16 @@ with ui.controls():
     in_region = ds.areas.loc[(ds.areas["region"] == region) | (region == ""), "stp"]
     stps = ["", *sorted(s for s in in_region.astype(str).unique() if s)]
     stp = ui.url_widget(st.selectbox, "STP", stps, key="stp", format_func=lambda s: s or "All STPs")
+    parent = ui.parent_filter(ds)
 
 view = ui.get_view(
-    "overview", period=period, comparator=comparator, region=region, stp=stp, group_by=group_by
+    "overview",
+    period=period,
+    comparator=comparator,
+    region=region,
+    stp=stp,
+    group_by=group_by,
+    parent=parent,
 )
 cells, counts = view["cells"], view["counts"]
 st.caption(
@@ -78,7 +85,12 @@ if picked and picked["selection"]["rows"]:
     ui.go("pages/profile.py", area=row["area_code"], period=period)
 
 st.subheader("Every area against every indicator")
-if cells.empty:
+if ds.area_type == "practice" and not (parent or stp):
+    st.info(
+        "Practice-level data: pick an STP or a CCG in the controls to draw the grid of its "
+        "practices (6,500 practices × 57 indicators is too many cells to read)."
+    )
+elif cells.empty:
     st.warning("No data for this period and filter: try an earlier period or another region.")
 else:
     finding = (
