@@ -173,14 +173,27 @@ def roll_forward(
             denominator=("denominator", "sum"),
             any_suppressed=("_supp", "any"),
             any_without_counts=("_nocount", "any"),
-            merged_from=("from_code", lambda s: ";".join(sorted(set(s)))),
-            suppressed_from=(
-                "from_code",
-                lambda s: ";".join(sorted(set(s[multi.loc[s.index, "suppressed"]]))),
-            ),
         )
         .reset_index()
     )
+    # Who merged (and who was suppressed) per row, joined once per group with no lambdas:
+    # a per-group Python function over thousands of groups took seconds.
+    who = (
+        multi[[*keys, "from_code", "suppressed"]]
+        .drop_duplicates([*keys, "from_code"])
+        .sort_values("from_code", kind="stable")
+    )
+    merged_from = who.groupby(keys, sort=False)["from_code"].agg(";".join).rename("merged_from")
+    suppressed_from = (
+        who.loc[who["suppressed"]]
+        .groupby(keys, sort=False)["from_code"]
+        .agg(";".join)
+        .rename("suppressed_from")
+    )
+    grouped = grouped.merge(merged_from.reset_index(), on=keys, how="left").merge(
+        suppressed_from.reset_index(), on=keys, how="left"
+    )
+    grouped["suppressed_from"] = grouped["suppressed_from"].fillna("")
     vtype = grouped["indicator"].map({k: i.value_type for k, i in known.items()})
     mult = grouped["indicator"].map({k: float(i.multiplier) for k, i in known.items()})
     names = grouped["merged_from"].str.replace(";", ", ", regex=False)
