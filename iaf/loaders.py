@@ -681,7 +681,10 @@ def _fingertips(
     ids = frame[lookup[_norm("Indicator ID")]].str.strip()
     imap = {str(k).strip(): v for k, v in (indicator_map or {}).items()}
     raw = _apply_mapping(frame, {**col, "indicator": lookup[_norm("Indicator ID")]}, name)
-    raw["indicator"] = ids.map(lambda i: imap.get(i, f"FT{i}" if i else ""))
+    # A file whose Indicator ID is already an IAF code (101a …) is that indicator.
+    raw["indicator"] = ids.map(
+        lambda i: imap.get(i, i if catalogue.is_known(i) else (f"FT{i}" if i else ""))
+    )
     extras_meta = frame.assign(_ind=raw["indicator"])
 
     # Breakdowns (by sex, age, deprivation …) are other series, not the area's value.
