@@ -1,0 +1,179 @@
+"""Real-browser fixtures: one Streamlit server and one chromium for the whole session.
+
+The server runs ``app.py`` from the repository root on a free port with a throwaway store
+(``IAF_STORE``) and no ``IAF_DATA``, so it opens on the synthetic demo data. Each test gets a
+fresh browser context (a new Streamlit session) and its key screen is saved under
+``artifacts/screenshots/<test>.png`` (git-ignored) for people to look at.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import re
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from playwright.sync_api import Page, sync_playwright
+from playwright.sync_api import TimeoutError as PlaywrightTimeout
+
+REPO = Path(__file__).resolve().parents[2]
+SHOTS = REPO / "artifacts" / "screenshots"
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+    "--disable-quic",
+]
+STARTUP_S = 60
+FIRST_RUN_MS = 180_000  # the first page load generates and analyses the demo data
+RUN_MS = 120_000
+_SHOT_PAGES: set[int] = set()
+
+
+def _free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _healthy(url: str) -> bool:
+    try:
+        with urllib.request.urlopen(f"{url}/_stcore/health", timeout=2) as response:
+            return response.status == 200 and response.read().strip() == b"ok"
+    except OSError:
+        return False
+
+
+@contextlib.contextmanager
+def streamlit_server(workdir: Path) -> Iterator[str]:
+    """Run ``streamlit run app.py`` on a free port with its store in ``workdir``; yield its URL."""
+    port = _free_port()
+    url = f"http://127.0.0.1:{port}"
+    env = {k: v for k, v in os.environ.items() if k != "IAF_DATA"}
+    env["IAF_STORE"] = str(workdir / "store")
+    log_path = workdir / "streamlit.log"
+    # Other people edit the app while tests run: with the file watcher off, a saved file cannot
+    # reload pages half-way through a test.
+    command = [
+        sys.executable, "-m", "streamlit", "run", "app.py",
+        "--server.headless", "true",
+        "--server.port", str(port),
+        "--browser.gatherUsageStats", "false",
+        "--server.fileWatcherType", "none",
+    ]  # fmt: skip
+    with log_path.open("wb") as log:
+        proc = subprocess.Popen(command, cwd=REPO, env=env, stdout=log, stderr=subprocess.STDOUT)
+        try:
+            deadline = time.monotonic() + STARTUP_S
+            while not _healthy(url):
+                if proc.poll() is not None:
+                    raise RuntimeError(f"streamlit exited with {proc.returncode}; see {log_path}")
+                if time.monotonic() > deadline:
+                    raise RuntimeError(f"streamlit not healthy after {STARTUP_S} s; see {log_path}")
+                time.sleep(0.5)
+            yield url
+        finally:
+            proc.terminate()
+            try:
+                proc.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait(timeout=15)
+    text = log_path.read_text(errors="replace")
+    if "Traceback" in text:
+        # The app logs unexpected errors with an id; show them beside the test output.
+        sys.stderr.write(f"\n--- streamlit server log ({log_path}) ---\n{text[-6000:]}\n")
+
+
+@pytest.fixture(scope="session")
+def app_url(tmp_path_factory) -> Iterator[str]:
+    """Base URL of the shared Streamlit server running app.py on the demo data."""
+    with streamlit_server(tmp_path_factory.mktemp("server")) as url:
+        yield url
+
+
+@pytest.fixture(scope="session")
+def browser() -> Iterator[object]:
+    with sync_playwright() as p:
+        chromium = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True)
+        try:
+            yield chromium
+        finally:
+            chromium.close()
+
+
+@pytest.fixture(scope="session")
+def warm_app(browser, app_url) -> str:
+    """Open "/" once: computes the demo analysis, and lets app.py's st.navigation run first.
+
+    (Until some session has run app.py, Streamlit 1.67 serves the ``pages/`` folder as an old
+    multipage app; test_first_visit_by_deep_link_on_a_fresh_server covers that on its own
+    server, so the order of the other tests does not matter.)
+    """
+    context = browser.new_context(viewport={"width": 1600, "height": 1000}, base_url=app_url)
+    try:
+        warm = context.new_page()
+        open_app(warm, "/", FIRST_RUN_MS)
+    finally:
+        context.close()
+    return app_url
+
+
+def new_page(browser, base_url: str) -> Page:
+    context = browser.new_context(
+        viewport={"width": 1600, "height": 1000}, accept_downloads=True, base_url=base_url
+    )
+    context.set_default_timeout(RUN_MS)
+    return context.new_page()
+
+
+@pytest.fixture
+def page(browser, warm_app, request) -> Iterator[Page]:
+    """A fresh browser context (so a fresh Streamlit session) and page for one test."""
+    pg = new_page(browser, warm_app)
+    try:
+        yield pg
+    finally:
+        if id(pg) not in _SHOT_PAGES and not pg.is_closed():
+            shot(pg, request.node.name)  # a failing test still leaves its last screen
+        _SHOT_PAGES.discard(id(pg))
+        pg.context.close()
+
+
+def wait_idle(page: Page, timeout: int = RUN_MS) -> None:
+    """Wait until the script has finished its run and no spinner is showing."""
+    page.wait_for_timeout(300)  # let a click's rerun message reach the server
+    app = page.locator('[data-testid="stApp"]')
+    for _ in range(2):  # a rerun (st.rerun, switch_page) can follow straight after a run
+        page.wait_for_selector(
+            '[data-testid="stApp"][data-test-script-state="notRunning"]', timeout=timeout
+        )
+        with contextlib.suppress(PlaywrightTimeout):
+            page.locator('[data-testid="stSpinner"]').first.wait_for(state="hidden", timeout=10_000)
+        page.wait_for_timeout(250)
+    assert app.get_attribute("data-test-script-state") == "notRunning"
+
+
+def open_app(page: Page, path: str, timeout: int = FIRST_RUN_MS) -> None:
+    page.goto(path)
+    wait_idle(page, timeout)
+
+
+def shot(page: Page, name: str, *, full_page: bool = False) -> Path:
+    """Save the page as artifacts/screenshots/<name>.png."""
+    SHOTS.mkdir(parents=True, exist_ok=True)
+    path = SHOTS / (re.sub(r"[^\w.-]+", "_", name) + ".png")
+    page.screenshot(path=str(path), full_page=full_page)
+    _SHOT_PAGES.add(id(page))
+    return path
