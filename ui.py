@@ -260,12 +260,17 @@ def download_chart(chart, name: str, *, key: str) -> None:
     )
 
 
+def upload_limit_bytes() -> int:
+    """The upload limit set in .streamlit/config.toml, enforced again by the loaders."""
+    return int(st.get_option("server.maxUploadSize")) * 1024 * 1024
+
+
 # ── uploads (parsed once per file and settings; the bytes live in the uploader widget) ──
 @st.cache_data(max_entries=8, show_spinner="Reading the file…")
 def upload_columns(data: bytes, name: str, sheet: str | None) -> list[str]:
     from iaf import loaders
 
-    frame = loaders.read_table(data, name=name, sheet=sheet)
+    frame = loaders.read_table(data, name=name, sheet=sheet, max_bytes=upload_limit_bytes())
     return [c for c in frame.columns if c != "source_row"]
 
 
@@ -274,7 +279,12 @@ def upload_values(data: bytes, name: str, fmt: str, mapping: tuple, sheet: str |
     from iaf import loaders
 
     return loaders.load_values(
-        data, name=name, format=fmt, mapping=dict(mapping) or None, sheet=sheet
+        data,
+        name=name,
+        format=fmt,
+        mapping=dict(mapping) or None,
+        sheet=sheet,
+        max_bytes=upload_limit_bytes(),
     )
 
 

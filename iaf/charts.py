@@ -151,6 +151,17 @@ RATINGS: dict[str, Style] = {
 }
 
 _DEFAULT_SOURCE = "CCG IAF indicator data"
+# Making Data Count icon names in words (NHS England, Making Data Count, 2019).
+ICON_WORDS = {
+    "common_cause": "common cause variation",
+    "special_cause_improvement": "special cause improvement",
+    "special_cause_concern": "special cause concern",
+    "special_cause_neutral_high": "special cause (higher; no judgement)",
+    "special_cause_neutral_low": "special cause (lower; no judgement)",
+    "consistent_pass": "consistently passes the target",
+    "consistent_fail": "consistently fails the target",
+    "inconsistent": "hits and misses the target at random",
+}
 _SHORT_LABELS = {i.code: f"{i.code} {i.short_name}" for i in CATALOGUE}
 _LIMIT_COLUMNS = ("lower_95", "upper_95", "lower_998", "upper_998")
 
@@ -433,6 +444,8 @@ def spc_chart(
     ordered = shown.sort_values("period_end")
     variation = variation or (str(ordered["point_type"].iloc[-1]) if len(ordered) else "none")
     assurance = assurance or ("no target set" if target is None else "not assessed")
+    variation = ICON_WORDS.get(variation, variation)
+    assurance = ICON_WORDS.get(assurance, assurance)
     first, last = ordered["period"].iloc[[0, -1]].astype(str) if len(ordered) else ("", "")
     subtitle = [
         f"{area_name}. XmR chart (NHS England Making Data Count), {len(points)} periods, "

@@ -456,7 +456,7 @@ def spc_view(
         frame, improvement=improvement, rebase=rebase_dates or None, target=target, rules=rules
     )
     pts = pts.assign(
-        period_label=rows["period"].astype(str).to_numpy(), period_end=rows["period_end"].to_numpy()
+        period=rows["period"].astype(str).to_numpy(), period_end=rows["period_end"].to_numpy()
     )
     summary = spc.xmr_summary(pts)
     types = pts["point_type"].astype(str).to_numpy()

@@ -61,6 +61,8 @@ else:
         finding=sv["finding"],
         target=target,
         area_name=name,
+        variation=str(sv["summary"]["variation_type_last_point"].iloc[-1]),
+        assurance=str(sv["summary"]["assurance_type"].iloc[-1]) if target is not None else None,
         source=ui.source_label(),
     )
     st.altair_chart(chart, key="spc")

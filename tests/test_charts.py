@@ -430,7 +430,7 @@ def test_national_trend_band_uses_explicit_y_y2_columns_and_trend_colours():
 def test_spc_names_the_icons_and_uses_mdc_colours():
     spec = build("spc").to_dict()
     text = title_text(spec)
-    assert "special_cause_concern" in text  # the last point's type is the variation icon
+    assert "special cause concern" in text  # the last point's type, in words, is the icon
     assert "Making Data Count" in text
     scale = next(s for s in colour_scales(spec) if "range" in s)
     assert scale["range"] == ["#7B7D7D", "#289DE0", "#FAB428"]
