@@ -25,13 +25,29 @@ from tests.store_helpers.datasets import make_dataset
 
 
 # ── Helpers ──────────────────────────────────────────────────────────────────────────
+def assert_frames_equal(a: pd.DataFrame, b: pd.DataFrame) -> None:
+    """``assert_frame_equal``, with categoricals compared by categories and codes.
+
+    pandas 3.1 compares categoricals with pyarrow-string categories element by element in
+    Python (about 40 µs a row), which would make the larger frames here take minutes.
+    """
+    assert list(a.columns) == list(b.columns)
+    cats = [c for c in a.columns if isinstance(a[c].dtype, pd.CategoricalDtype)]
+    for c in cats:
+        assert isinstance(b[c].dtype, pd.CategoricalDtype), c
+        assert a[c].cat.ordered == b[c].cat.ordered, c
+        pd.testing.assert_index_equal(a[c].cat.categories, b[c].cat.categories, exact=True)
+        np.testing.assert_array_equal(a[c].cat.codes.to_numpy(), b[c].cat.codes.to_numpy())
+    pd.testing.assert_frame_equal(a.drop(columns=cats), b.drop(columns=cats))
+
+
 def assert_same(a: Dataset, b: Dataset) -> None:
-    pd.testing.assert_frame_equal(a.values, b.values)
-    pd.testing.assert_frame_equal(a.areas, b.areas)
+    assert_frames_equal(a.values, b.values)
+    assert_frames_equal(a.areas, b.areas)
     if a.mergers is None or b.mergers is None:
         assert a.mergers is None and b.mergers is None
     else:
-        pd.testing.assert_frame_equal(a.mergers, b.mergers)
+        assert_frames_equal(a.mergers, b.mergers)
     for attr in ("name", "source", "synthetic", "boundaries", "extra_indicators", "area_type"):
         assert getattr(a, attr) == getattr(b, attr), attr
 
@@ -118,9 +134,30 @@ def test_round_trip_keeps_every_part_and_dtype(store: Store, canonical: Dataset)
     assert canonical.values["suppressed"].any()  # a suppressed row survives as NaN + True
     info = store.save(canonical, "My data")
     loaded = store.load(info.id)
+    pd.testing.assert_frame_equal(loaded.values, canonical.values)
+    pd.testing.assert_frame_equal(loaded.areas, canonical.areas)
+    pd.testing.assert_frame_equal(loaded.mergers, canonical.mergers)
     assert_same(loaded, canonical)
     assert dict(loaded.values.dtypes) == dict(canonical.values.dtypes)
     assert loaded.values["period_start"].dtype == canonical.values["period_start"].dtype
+
+
+@pytest.mark.parametrize(
+    "change",
+    [
+        lambda s: s.cat.rename_categories(s.cat.categories.astype("str")),  # str, not string
+        lambda s: s.cat.add_categories(["unused"]),
+        lambda s: s.cat.as_ordered(),
+        lambda s: s.iloc[::-1].reset_index(drop=True),
+    ],
+    ids=["categories-dtype", "unused-category", "ordered", "codes"],
+)
+def test_the_fast_frame_comparison_still_sees_categorical_differences(change) -> None:
+    frame = make_dataset(1, 20).values
+    changed = frame.assign(area_code=change(frame["area_code"]))
+    with pytest.raises(AssertionError):
+        assert_frames_equal(changed, frame)
+    assert_frames_equal(frame, frame.copy())
 
 
 def test_canonical_dtypes_of_the_helper_dataset_match_the_model() -> None:
@@ -377,7 +414,7 @@ def test_a_real_sigkill_at_random_moments_never_corrupts(tmp_path: Path) -> None
     rows = 300_000  # large enough that writing it takes a noticeable fraction of a second
     old, new = make_dataset(1), make_dataset(5, rows)
     outcomes = []
-    for attempt, delay in enumerate([0.0, 0.05, 0.15, 0.4]):
+    for attempt, delay in enumerate([0.0, 0.05, 0.15, 0.4, 1.0]):
         root = tmp_path / str(attempt)
         info = Store(root).save(old, "data")
         ready = workers.CONTEXT.Event()
