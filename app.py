@@ -1,4 +1,4 @@
-"""IAF Explorer: the router and frame. No data loading, no charts (see ui.py and pages/)."""
+"""IAF Explorer: the router and frame. No data loading, no charts (see ui.py and app_pages/)."""
 
 import streamlit as st
 
@@ -13,31 +13,34 @@ st.set_page_config(
 
 PAGES = [
     st.Page(
-        "pages/overview.py",
+        "app_pages/overview.py",
         title="Overview",
         icon=":material/grid_view:",
         default=True,
         url_path="overview",
     ),
     st.Page(
-        "pages/profile.py", title="CCG profile", icon=":material/location_city:", url_path="profile"
+        "app_pages/profile.py",
+        title="CCG profile",
+        icon=":material/location_city:",
+        url_path="profile",
     ),
     st.Page(
-        "pages/explorer.py",
+        "app_pages/explorer.py",
         title="Indicator explorer",
         icon=":material/scatter_plot:",
         url_path="explorer",
     ),
-    st.Page("pages/trends.py", title="Trends", icon=":material/show_chart:", url_path="trends"),
+    st.Page("app_pages/trends.py", title="Trends", icon=":material/show_chart:", url_path="trends"),
     st.Page(
-        "pages/compare.py",
+        "app_pages/compare.py",
         title="Compare with peers",
         icon=":material/compare_arrows:",
         url_path="compare",
     ),
-    st.Page("pages/data.py", title="Data", icon=":material/upload_file:", url_path="data"),
+    st.Page("app_pages/data.py", title="Data", icon=":material/upload_file:", url_path="data"),
     st.Page(
-        "pages/methods.py",
+        "app_pages/methods.py",
         title="Methods and definitions",
         icon=":material/menu_book:",
         url_path="methods",

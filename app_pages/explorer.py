@@ -101,7 +101,7 @@ with tab_funnel:
         event = st.altair_chart(chart, on_select="rerun", key="funnel")
         picked = event["selection"].get("pick") if event else None
         if picked:
-            ui.go("pages/profile.py", area=picked[0]["area_code"])
+            ui.go("app_pages/profile.py", area=picked[0]["area_code"])
         ui.download_chart(chart, f"funnel_{code}_{period}", key="funnel_dl")
 ranked = ui.get_view(
     "ranked_view", indicator=code, period=period, comparator=comparator, parent=parent
@@ -132,7 +132,7 @@ with tab_bars:
         ev = st.altair_chart(bars, on_select="rerun", key="bars")
         picked = ev["selection"].get("pick") if ev else None
         if picked:
-            ui.go("pages/profile.py", area=picked[0]["area_code"])
+            ui.go("app_pages/profile.py", area=picked[0]["area_code"])
         ui.download_chart(bars, f"ranked_{code}_{period}", key="bars_dl")
 with tab_map:
     if ds.boundaries:
@@ -149,7 +149,7 @@ with tab_map:
         picked = ev["selection"].get("pick") if ev else None
         if picked:
             code_key = "area_code" if "area_code" in picked[0] else "properties.code"
-            ui.go("pages/profile.py", area=picked[0][code_key])
+            ui.go("app_pages/profile.py", area=picked[0][code_key])
         if ds.synthetic:
             st.caption("Demo tile map: one hexagon per fictional CCG, grouped by region.")
     else:
@@ -164,7 +164,7 @@ with tab_table:
         table, hide_index=True, on_select="rerun", selection_mode="single-row", key="outlier_table"
     )
     if sel and sel["selection"]["rows"]:
-        ui.go("pages/profile.py", area=table.iloc[sel["selection"]["rows"][0]]["area_code"])
+        ui.go("app_pages/profile.py", area=table.iloc[sel["selection"]["rows"][0]]["area_code"])
     ui.download_table(ranked, f"{code}_{period}", key="ranked_dl")
     st.markdown(
         f"**Persistent outliers**: outside the 99.8% limits in at least {k} of the last {n} periods"

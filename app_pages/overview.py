@@ -82,7 +82,7 @@ picked = st.dataframe(
 )
 if picked and picked["selection"]["rows"]:
     row = pivot.iloc[picked["selection"]["rows"][0]]
-    ui.go("pages/profile.py", area=row["area_code"], period=period)
+    ui.go("app_pages/profile.py", area=row["area_code"], period=period)
 
 st.subheader("Every area against every indicator")
 if ds.area_type == "practice" and not (parent or stp):
@@ -105,7 +105,7 @@ else:
     chosen = (event or {}).get("selection", {}).get("cell") if event else None
     if chosen:
         ui.go(
-            "pages/profile.py",
+            "app_pages/profile.py",
             area=chosen[0]["area_code"],
             ind=chosen[0].get("indicator", ""),
             period=period,
@@ -123,7 +123,7 @@ else:
         )
         if sel and sel["selection"]["rows"]:
             code = table.iloc[sel["selection"]["rows"][0]]["area_code"]
-            ui.go("pages/profile.py", area=code, period=period)
+            ui.go("app_pages/profile.py", area=code, period=period)
         ui.download_table(cells, f"overview_{view['period']}", key="overview_cells")
 
 st.subheader("Outliers and special-cause points per area")
@@ -138,6 +138,6 @@ sel = st.dataframe(
 )
 if sel and sel["selection"]["rows"]:
     code = counts.iloc[sel["selection"]["rows"][0]]["area_code"]
-    ui.go("pages/profile.py", area=code, period=period)
+    ui.go("app_pages/profile.py", area=code, period=period)
 ui.download_table(counts, f"outlier_counts_{view['period']}", key="overview_counts_dl")
 ui.share_link("overview", period=period, cmp=comparator, group=group_by, region=region, stp=stp)

@@ -123,7 +123,7 @@ picked = st.dataframe(
 )
 if picked and picked["selection"]["rows"]:
     r = show.iloc[picked["selection"]["rows"][0]]
-    ui.go("pages/explorer.py", ind=r["indicator"], iperiod=r["period"], area=area)
+    ui.go("app_pages/explorer.py", ind=r["indicator"], iperiod=r["period"], area=area)
 ui.download_table(rows.drop(columns=["label"]), f"profile_{area}", key="profile_dl")
 
 st.subheader("What changed since the previous period")

@@ -94,7 +94,7 @@ sel = st.dataframe(
 )
 if sel and sel["selection"]["rows"]:
     r = changes.iloc[sel["selection"]["rows"][0]]
-    ui.go("pages/trends.py", area=r["area_code"], ind=r["indicator"])
+    ui.go("app_pages/trends.py", area=r["area_code"], ind=r["indicator"])
 ui.download_table(changes, "special_cause_latest", key="changes_dl")
 
 st.subheader(f"National trend: {ind.short_name}")

@@ -18,13 +18,13 @@ from tests.conftest import REPO
 pytestmark = pytest.mark.timeout(600)
 TIMEOUT = 300
 PAGES = [
-    "pages/overview.py",
-    "pages/profile.py",
-    "pages/explorer.py",
-    "pages/trends.py",
-    "pages/compare.py",
-    "pages/data.py",
-    "pages/methods.py",
+    "app_pages/overview.py",
+    "app_pages/profile.py",
+    "app_pages/explorer.py",
+    "app_pages/trends.py",
+    "app_pages/compare.py",
+    "app_pages/data.py",
+    "app_pages/methods.py",
 ]
 PLANTED = {p.kind + ":" + p.indicator: p for p in demo.PLANTED}
 
@@ -95,7 +95,7 @@ def test_profile_names_the_chosen_area():
     planted = PLANTED["outlier_low:123a"]
     ds = demo.generate()
     name = ds.areas.set_index("code").loc[planted.area_code, "name"]
-    at = start("pages/profile.py", area=planted.area_code)
+    at = start("app_pages/profile.py", area=planted.area_code)
     assert not at.exception
     assert any(name in h.value for h in at.header), [h.value for h in at.header]
     table = next(d.value for d in at.dataframe if "narrative" in d.value.columns)
@@ -107,7 +107,7 @@ def test_profile_names_the_chosen_area():
 
 def test_planted_outlier_appears_in_the_outlier_table():
     planted = PLANTED["outlier_low:123a"]
-    at = start("pages/explorer.py", ind="123a", iperiod=planted.from_period)
+    at = start("app_pages/explorer.py", ind="123a", iperiod=planted.from_period)
     assert not at.exception, [e.value for e in at.exception]
     outlier_tables = [d.value for d in at.dataframe if "funnel_z" in d.value.columns]
     assert outlier_tables, "the outlier table is shown"
@@ -118,7 +118,7 @@ def test_planted_outlier_appears_in_the_outlier_table():
 
 
 def test_changing_the_indicator_redraws_the_funnel():
-    at = start("pages/explorer.py", ind="101a")
+    at = start("app_pages/explorer.py", ind="101a")
     first = [h.value for h in at.header]
     at.selectbox(key="ind").set_value("127c").run()
     assert not at.exception
@@ -132,7 +132,7 @@ def test_clicking_a_funnel_point_opens_that_profile():
     planted = PLANTED["outlier_high:127c"]
     ds = demo.generate()
     name = ds.areas.set_index("code").loc[planted.area_code, "name"]
-    at = start("pages/explorer.py", ind="127c")
+    at = start("app_pages/explorer.py", ind="127c")
     at.session_state["funnel"] = {"selection": {"pick": [{"area_code": planted.area_code}]}}
     at.run()
     assert not at.exception, [e.value for e in at.exception]
@@ -149,7 +149,7 @@ def test_deep_link_sets_every_control():
 
 
 def test_explorer_controls_change_the_view():
-    at = start("pages/explorer.py", ind="129a", iperiod="2019/20 Q1", cmp="region")
+    at = start("app_pages/explorer.py", ind="129a", iperiod="2019/20 Q1", cmp="region")
     assert any("129a" in h.value for h in at.header)
     ranked = next(d.value for d in at.dataframe if "funnel_z" in d.value.columns)
     assert ranked["comparator_value"].notna().all()
@@ -157,7 +157,7 @@ def test_explorer_controls_change_the_view():
 
 def test_trends_shows_planted_shift_as_special_cause():
     planted = PLANTED["shift:124b"]
-    at = start("pages/trends.py", area=planted.area_code, ind=planted.indicator)
+    at = start("app_pages/trends.py", area=planted.area_code, ind=planted.indicator)
     assert not at.exception, [e.value for e in at.exception]
     assert "Special cause improvement" in texts(at)
 

@@ -411,7 +411,7 @@ def test_a_first_save_killed_before_its_pointer_leaves_nothing(tmp_path: Path, p
 
 
 def test_a_real_sigkill_at_random_moments_never_corrupts(tmp_path: Path) -> None:
-    rows = 300_000  # large enough that writing it takes a noticeable fraction of a second
+    rows = 200_000  # large enough that writing it takes a noticeable fraction of a second
     old, new = make_dataset(1), make_dataset(5, rows)
     outcomes = []
     for attempt, delay in enumerate([0.0, 0.05, 0.15, 0.4, 1.0]):

@@ -117,9 +117,8 @@ def browser() -> Iterator[object]:
 def warm_app(browser, app_url) -> str:
     """Open "/" once: computes the demo analysis, and lets app.py's st.navigation run first.
 
-    (Until some session has run app.py, Streamlit 1.67 serves the ``pages/`` folder as an old
-    multipage app; test_first_visit_by_deep_link_on_a_fresh_server covers that on its own
-    server, so the order of the other tests does not matter.)
+    (test_first_visit_by_deep_link_on_a_fresh_server covers a first visit by deep link on its
+    own server, so the order of the other tests does not matter.)
     """
     context = browser.new_context(viewport={"width": 1600, "height": 1000}, base_url=app_url)
     try:

@@ -332,8 +332,9 @@ def test_first_visit_by_deep_link_on_a_fresh_server(browser, tmp_path):
     """After a restart, the first person to arrive by a shared link (not "/") still gets the app.
 
     Streamlit 1.67 treats a ``pages/`` folder beside the main script as an old-style multipage
-    app until some session has run ``st.navigation``: the page script runs on its own, with no
-    frame (banner, dataset caption, presentation button) and a navigation of file names.
+    app until some session has run ``st.navigation`` (so ours is ``app_pages/``): the page
+    script would run on its own, with no frame (banner, dataset caption, presentation button)
+    and a navigation of file names. This guards against that coming back.
     """
     with streamlit_server(tmp_path) as url:
         pg = new_page(browser, url)
