@@ -304,11 +304,24 @@ def upload_areas(data: bytes, name: str):
 
 def set_active(key: str) -> None:
     st.session_state["data_active"] = key
+    # The Data page's radio keeps its own state; forget it so it shows the new choice.
+    st.session_state.pop("data_choice", None)
     if key == default_key():
         if "data" in st.query_params:
             del st.query_params["data"]
     else:
         st.query_params["data"] = key
+
+
+def flash(message: str) -> None:
+    """A success message shown once, on the next run (it survives ``st.rerun``)."""
+    st.session_state["flash"] = message
+
+
+def show_flash() -> None:
+    message = st.session_state.pop("flash", None)
+    if message:
+        st.success(message, icon=":material/check_circle:")
 
 
 def follow_mergers(ds: Dataset) -> None:

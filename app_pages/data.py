@@ -7,6 +7,7 @@ from iaf import model
 from iaf.errors import InputError
 
 st.title("Data")
+ui.show_flash()
 store = ui.store()
 saved = store.list()
 options = (
@@ -150,7 +151,7 @@ try:
                 )
                 info = store.save(ds, name)
                 ui.set_active(info.id)
-                st.success(f"Saved “{info.name}” and switched to it.")
+                ui.flash(f"Saved “{info.name}” and switched to it.")
                 st.rerun()
     elif kind == "areas":
         areas = ui.upload_areas(data, upload.name)
@@ -161,6 +162,7 @@ try:
 
             info = store.save(dataclasses.replace(active, areas=areas), active.name)
             ui.set_active(info.id)
+            ui.flash(f"Areas attached: saved as a new version of “{info.name}”, now in use.")
             st.rerun()
     else:
         known = tuple(sorted(active.areas["code"].astype(str)))
@@ -175,6 +177,7 @@ try:
 
             info = store.save(dataclasses.replace(active, boundaries=b.geojson), active.name)
             ui.set_active(info.id)
+            ui.flash(f"Boundaries attached: saved as a new version of “{info.name}”, now in use.")
             st.rerun()
 except InputError as exc:
     st.error(f"This file was not loaded: {exc}", icon=":material/error:")
@@ -199,6 +202,7 @@ if pending:
             store.delete(pending)
             if ui.dataset_key() == pending:
                 ui.set_active(ui.DEMO_KEY)
+            ui.flash(f"Deleted “{labels.get(pending, pending)}”.")
             del st.session_state["data_confirm_delete"]
             st.rerun()
         if st.button("Keep it", key="del_no"):
