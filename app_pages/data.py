@@ -3,7 +3,7 @@
 import streamlit as st
 
 import ui
-from iaf import model
+from iaf import model, sources
 from iaf.errors import InputError
 
 st.title("Data")
@@ -160,7 +160,8 @@ try:
         if st.button("Attach to the dataset in use (saved as a new version)", key="areas_attach"):
             import dataclasses
 
-            info = store.save(dataclasses.replace(active, areas=areas), active.name)
+            values, _ = sources.codes_as_in_areas(active.values, areas)
+            info = store.save(dataclasses.replace(active, values=values, areas=areas), active.name)
             ui.set_active(info.id)
             ui.flash(f"Areas attached: saved as a new version of “{info.name}”, now in use.")
             st.rerun()

@@ -74,6 +74,16 @@ def load_folder(folder: Path) -> tuple[Dataset, tuple[ValidationReport, ...]]:
     else:
         areas = model.areas_from_values(all_values)
     areas = model.validate_areas(areas, source=f"{folder.name} areas")
+    all_values, recoded = codes_as_in_areas(all_values, areas)
+    if recoded:
+        reports.append(
+            _file_report(
+                folder,
+                f"{recoded:,} rows gave ONS area codes (E38…); they were matched to the areas "
+                "lookup's ODS codes through its ONS code column",
+                "warning",
+            )
+        )
     boundaries = None
     known = set(areas["code"].astype(str))
     for path in boundaries_files:
@@ -92,6 +102,27 @@ def load_folder(folder: Path) -> tuple[Dataset, tuple[ValidationReport, ...]]:
         extra_indicators=tuple({i.code: i for i in extras}.values()),
     )
     return ds, tuple(reports)
+
+
+def codes_as_in_areas(values: pd.DataFrame, areas: pd.DataFrame) -> tuple[pd.DataFrame, int]:
+    """``values`` with ONS area codes (``E38…``) replaced by the areas table's own codes.
+
+    Published CCG files use either ODS codes (``02N``) or ONS codes (``E38000001``); a lookup
+    that holds both (``code`` and ``ons_code``) lets either kind of file join the same areas.
+    Codes already in ``areas["code"]`` are never changed. Returns the values and how many rows
+    were re-coded.
+    """
+    mapping = geo.ons_to_ods(areas)
+    known = set(areas["code"].astype(str))
+    mapping = {o: c for o, c in mapping.items() if o not in known}
+    if not mapping or values.empty:
+        return values, 0
+    codes = values["area_code"].astype(str)
+    hit = codes.isin(mapping.keys())
+    if not hit.any():
+        return values, 0
+    recoded = codes.where(~hit, codes.map(mapping)).astype("category")
+    return values.assign(area_code=recoded), int(hit.sum())
 
 
 def on_current_structure(ds: Dataset) -> Dataset:
