@@ -9,6 +9,7 @@ and packs read the same frames, so every face of the tool says the same thing.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -42,13 +43,25 @@ class Options:
 
 @dataclass(frozen=True)
 class Analysis:
-    """All results for one dataset; frames are long and tidy, filtered by the pages."""
+    """All results for one dataset; frames are long and tidy, filtered by the pages.
+
+    ``results`` is sorted by indicator, area and period end, with its text columns categorical;
+    ``indicator_rows`` maps each indicator to its (start, stop) block of rows, so a view can take
+    one indicator's rows without scanning millions.
+    """
 
     results: pd.DataFrame
     comparators: pd.DataFrame
     funnels: pd.DataFrame
     trends: pd.DataFrame
     options: Options = field(default_factory=Options)
+    indicator_rows: dict[str, tuple[int, int]] = field(default_factory=dict)
+    periods: pd.DataFrame | None = None
+
+    def rows_of(self, indicator: str) -> pd.DataFrame:
+        """The results rows of one indicator (a slice of the sorted frame)."""
+        start, stop = self.indicator_rows.get(str(indicator), (0, 0))
+        return self.results.iloc[start:stop]
 
 
 def _indicator_table(dataset: Dataset) -> pd.DataFrame:
@@ -63,168 +76,268 @@ def _indicator_table(dataset: Dataset) -> pd.DataFrame:
     )
 
 
+# ── integer codes ────────────────────────────────────────────────────────────────────────
+def _ranked(column: pd.Series) -> tuple[np.ndarray, np.ndarray]:
+    """Codes numbered in the labels' sort order, and the sorted labels (as text).
+
+    Every key is worked on as these integers: comparing, grouping and sorting codes is what
+    makes millions of rows cheap, and their order is the order the text would sort in.
+    """
+    if isinstance(column.dtype, pd.CategoricalDtype):
+        codes = column.cat.codes.to_numpy()
+        labels = np.asarray(column.cat.categories.astype(str), dtype=object)
+    else:
+        codes, uniques = pd.factorize(column, sort=False)
+        labels = np.asarray(pd.Index(uniques).astype(str), dtype=object)
+    if (codes < 0).any():  # a missing key is its own label, as astype(str) would spell it
+        labels = np.r_[labels, "nan"].astype(object)
+        codes = np.where(codes < 0, len(labels) - 1, codes)
+    order = np.argsort(labels, kind="stable")
+    rank = np.empty(len(labels), dtype=np.int64)
+    rank[order] = np.arange(len(labels))
+    return rank[codes], labels[order]
+
+
+def _labelled(labels: np.ndarray) -> pd.Categorical:
+    """A categorical of per-indicator text (None for missing), to be indexed by row codes."""
+    known = sorted({str(v) for v in labels if v is not None})
+    codes = np.array([-1 if v is None else known.index(str(v)) for v in labels], dtype=np.int8)
+    return pd.Categorical.from_codes(codes, categories=pd.Index(known, dtype="str"))
+
+
+def _categorical(codes: np.ndarray, labels: Any) -> pd.Categorical:
+    cats = pd.Index(np.asarray(labels, dtype=object), dtype="str")
+    return pd.Categorical.from_codes(np.asarray(codes), categories=cats, validate=False)
+
+
+def _unique_inverse(x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """np.unique(x, return_inverse=True), by counting when x holds small whole numbers."""
+    finite = np.isfinite(x)
+    if finite.all() and x.size and x.min() >= 0 and x.max() < 2**24 and (x == np.floor(x)).all():
+        xi = x.astype(np.int64)
+        present = np.zeros(int(xi.max()) + 1, dtype=bool)
+        present[xi] = True
+        uniques = np.flatnonzero(present)
+        position = np.cumsum(present) - 1
+        return uniques.astype(np.float64), position[xi]
+    uniques, inverse = np.unique(x, return_inverse=True)
+    return uniques, inverse.reshape(-1)
+
+
+# ── confidence intervals ─────────────────────────────────────────────────────────────────
+CI_METHODS = ("", "supplied", "Wilson", "Exact", "Byars")
+
+
+def _cis(
+    num: np.ndarray,
+    den: np.ndarray,
+    vtype: np.ndarray,
+    mult: np.ndarray,
+    limits: dict[str, np.ndarray],
+) -> tuple[dict[str, np.ndarray], np.ndarray]:
+    """Supplied limits kept, missing ones computed by the Fingertips method (codes of CI_METHODS).
+
+    Poisson limits depend on the count alone, so they are computed once per distinct count
+    and divided by each row's denominator afterwards, in PHE's order (limit / n × multiplier).
+    """
+    out = {k: v.copy() for k, v in limits.items()}
+    method = np.zeros(len(num), dtype=np.int8)
+    supplied = ~np.isnan(limits["lower_95"]) & ~np.isnan(limits["upper_95"])
+    method[supplied] = CI_METHODS.index("supplied")
+    with np.errstate(invalid="ignore"):
+        has_den = den > 0
+    for code, kind in enumerate(COUNTED):
+        rows = np.flatnonzero(
+            (vtype == code)
+            & ~supplied
+            & ~np.isnan(num)
+            & (~np.isnan(den) | (kind == "count"))
+            & has_den
+        )
+        if not rows.size:
+            continue
+        x, n, m = num[rows], den[rows], mult[rows]
+        if kind == "proportion":
+            cis = ci.indicator_cis(x, n, kind, multiplier=m)
+            for col in out:
+                out[col][rows] = cis[col].to_numpy()
+            method[rows] = CI_METHODS.index("Wilson")
+            continue
+        u, inverse = _unique_inverse(x)
+        cis = ci.indicator_cis(u, np.ones_like(u), "rate", multiplier=1.0)
+        n_eff = np.ones_like(x) if kind == "count" else n
+        with np.errstate(invalid="ignore", divide="ignore"):
+            value = x / n_eff * m
+            for col in out:
+                lim = cis[col].to_numpy()[inverse] / n_eff * m
+                out[col][rows] = np.where(np.isnan(value), np.nan, lim)
+        exact = np.where(u < ci.EXACT_BELOW, CI_METHODS.index("Exact"), CI_METHODS.index("Byars"))
+        method[rows] = exact.astype(np.int8)[inverse]
+    return out, method
+
+
 def with_cis(values: pd.DataFrame, meta: pd.DataFrame) -> pd.DataFrame:
     """Values with CIs: supplied limits kept, missing ones computed by the Fingertips method."""
     out = values.merge(meta, on="indicator", how="left")
-    out["ci_method"] = pd.Series("", index=out.index, dtype="object")
-    supplied = out["lower_95"].notna() & out["upper_95"].notna()
-    out.loc[supplied, "ci_method"] = "supplied"
-    for vtype in COUNTED:
-        rows = (
-            (out["value_type"] == vtype)
-            & ~supplied
-            & out["numerator"].notna()
-            & (out["denominator"].notna() | (vtype == "count"))
-            & (out["denominator"] > 0)
-        )
-        if not rows.any():
-            continue
-        sub = out.loc[rows]
-        cis = ci.indicator_cis(
-            sub["numerator"].to_numpy(),
-            sub["denominator"].to_numpy(),
-            vtype,
-            multiplier=sub["multiplier"].to_numpy(),
-        )
-        for col in ("lower_95", "upper_95", "lower_998", "upper_998"):
-            out.loc[rows, col] = cis[col].to_numpy()
-        out.loc[rows, "ci_method"] = cis["method"].astype(object).fillna("").to_numpy()
-    return out
+    vtype = np.full(len(out), -1, dtype=np.int8)
+    for code, kind in enumerate(COUNTED):
+        vtype[(out["value_type"] == kind).to_numpy(dtype=bool, na_value=False)] = code
+    cols = ("lower_95", "upper_95", "lower_998", "upper_998")
+    limits, method = _cis(
+        out["numerator"].to_numpy(dtype=float),
+        out["denominator"].to_numpy(dtype=float),
+        vtype,
+        out["multiplier"].to_numpy(dtype=float),
+        {c: out[c].to_numpy(dtype=float) for c in cols},
+    )
+    return out.assign(**limits, ci_method=np.asarray(CI_METHODS, dtype=object)[method])
 
 
-def _aggregate(frame: pd.DataFrame, keys: list[str]) -> pd.DataFrame:
-    """Comparator values: summed counts for counted indicators, the mean value otherwise."""
-    live = frame.loc[~frame["suppressed"]]
-    has_counts = live["numerator"].notna() & live["denominator"].notna()
-    g = live.assign(
-        num=live["numerator"].where(has_counts),
-        den=live["denominator"].where(has_counts),
-    ).groupby(keys, observed=True, sort=False)
-    agg = g.agg(
+# ── comparators ──────────────────────────────────────────────────────────────────────────
+def _group_sums(
+    gid: np.ndarray, live: np.ndarray, num: np.ndarray, den: np.ndarray, value: np.ndarray
+) -> pd.DataFrame:
+    """Per group (in order of first appearance): summed counts, mean value, areas counted.
+
+    pandas' grouped sums and means (Kahan-compensated) on an integer key, so the figures are
+    the same as a groupby on the text keys gives, at a fraction of the cost.
+    """
+    rows = np.flatnonzero(live)
+    has_counts = ~np.isnan(num[rows]) & ~np.isnan(den[rows])
+    frame = pd.DataFrame(
+        {
+            "gid": gid[rows],
+            "num": np.where(has_counts, num[rows], np.nan),
+            "den": np.where(has_counts, den[rows], np.nan),
+            "value": value[rows],
+        }
+    )
+    g = frame.groupby("gid", sort=False)
+    return g.agg(
         num=("num", "sum"),
         den=("den", "sum"),
         mean_value=("value", "mean"),
         n_areas=("value", "count"),
-        value_type=("value_type", "first"),
-        multiplier=("multiplier", "first"),
-    ).reset_index()
-    counted = agg["value_type"].isin(COUNTED) & (agg["den"] > 0)
-    agg["value"] = np.where(counted, agg["num"] / agg["den"] * agg["multiplier"], agg["mean_value"])
-    return agg.drop(columns=["mean_value"])
+    )
 
 
-def _comparator_frames(results: pd.DataFrame, areas: pd.DataFrame) -> pd.DataFrame:
-    """England, region and STP values per indicator × period (× group), in one long frame."""
-    keys = ["indicator", "period"]
-    frames = [_aggregate(results, keys).assign(comparator="england", group="England")]
-    for kind in ("region", "stp"):
-        if kind in results and results[kind].astype(str).str.len().gt(0).any():
-            agg = _aggregate(results.loc[results[kind] != ""], [*keys, kind])
-            frames.append(agg.rename(columns={kind: "group"}).assign(comparator=kind))
-    out = pd.concat(frames, ignore_index=True)
-    out["group"] = out["group"].astype(str)
-    for col in ("indicator", "period"):
-        out[col] = out[col].astype(str)
+def _comparator_value(agg: pd.DataFrame, vtype: np.ndarray, mult: np.ndarray) -> np.ndarray:
+    """Summed counts for counted indicators (num / den × multiplier), the mean value otherwise."""
+    counted = (vtype >= 0) & (agg["den"].to_numpy() > 0)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        ratio = agg["num"].to_numpy() / agg["den"].to_numpy() * mult
+    return np.where(counted, ratio, agg["mean_value"].to_numpy())
+
+
+def _spread(
+    agg_index: np.ndarray, values: np.ndarray, gid: np.ndarray, n_groups: int
+) -> np.ndarray:
+    dense = np.full(n_groups, np.nan)
+    dense[agg_index] = values
+    return dense[gid]
+
+
+# ── significance ─────────────────────────────────────────────────────────────────────────
+SIG_LABELS = (
+    benchmark.NOT_COMPARED,
+    "better",
+    "worse",
+    "higher",
+    "lower",
+    "similar",
+)
+
+
+def _significance_codes(
+    lower: np.ndarray, upper: np.ndarray, bench: np.ndarray, polarity: np.ndarray
+) -> np.ndarray:
+    """Fingertips comparison (benchmark.compare_with_benchmark) as codes into SIG_LABELS."""
+    has_polarity = polarity >= 0
+    reversed_ = has_polarity & (lower > upper)
+    if reversed_.any():
+        # the public function names the offending rows
+        rows = np.flatnonzero(reversed_)
+        benchmark.compare_with_benchmark(lower[rows], upper[rows], bench[rows], POLARITIES[0])
+    with np.errstate(invalid="ignore"):
+        missing = np.isnan(lower) | np.isnan(upper) | np.isnan(bench)
+        higher = lower > bench
+        lower_ = upper < bench
+    # higher/lower → better/worse by polarity; no_judgement keeps higher/lower
+    high_code = np.array([1, 2, 3], dtype=np.int8)  # POLARITIES order
+    low_code = np.array([2, 1, 4], dtype=np.int8)
+    pol = np.where(has_polarity, polarity, 0)
+    out = np.where(
+        missing,
+        0,
+        np.where(higher, high_code[pol], np.where(lower_, low_code[pol], 5)),
+    ).astype(np.int8)
+    out[~has_polarity] = 0
     return out
 
 
-def _peer_values(results: pd.DataFrame, areas: pd.DataFrame) -> pd.DataFrame:
-    """Each area's peer-group value: its peers' summed counts (or mean value), itself excluded."""
-    if "peers" not in areas or not areas["peers"].astype(str).str.len().gt(0).any():
-        return pd.DataFrame(columns=["area_code", "indicator", "period", "value"])
-    pairs = (
-        areas.loc[:, ["code", "peers"]]
-        .assign(peer=lambda f: f["peers"].astype(str).str.split(";"))
-        .explode("peer")
-        .assign(peer=lambda f: f["peer"].str.strip())
-        .query("peer != ''")
-        .rename(columns={"code": "owner"})[["owner", "peer"]]
-    )
-    slim = results.loc[
-        :,
-        [
-            "area_code",
-            "indicator",
-            "period",
-            "numerator",
-            "denominator",
-            "value",
-            "suppressed",
-            "value_type",
-            "multiplier",
-        ],
-    ].assign(area_code=lambda f: f["area_code"].astype(str))
-    joined = pairs.merge(slim, left_on="peer", right_on="area_code").drop(columns="area_code")
-    agg = _aggregate(
-        joined.rename(columns={"owner": "area_code"}), ["area_code", "indicator", "period"]
-    )
-    return agg[["area_code", "indicator", "period", "value", "n_areas"]]
+POLARITIES = ("higher_is_better", "lower_is_better", "no_judgement")
 
 
-def _significance(results: pd.DataFrame, comparator_value: pd.Series, prefix: str) -> None:
-    """Fingertips comparison at 95% and 99.8%, one call per polarity (vectorised within)."""
-    for level in ("95", "998"):
-        out = np.full(len(results), "not compared", dtype=object)
-        for polarity in results["polarity"].dropna().unique():
-            rows = (results["polarity"] == polarity).to_numpy()
-            out[rows] = benchmark.compare_with_benchmark(
-                results[f"lower_{level}"].to_numpy()[rows],
-                results[f"upper_{level}"].to_numpy()[rows],
-                comparator_value.to_numpy()[rows],
-                str(polarity),
-            )
-        results[f"{prefix}sig_{level}"] = out
-
-
-def _quintiles(results: pd.DataFrame) -> pd.Series:
+# ── quintiles, funnels, SPC, trends ──────────────────────────────────────────────────────
+def _quintiles(
+    value: np.ndarray, gid: np.ndarray, lower_first: np.ndarray
+) -> pd.arrays.IntegerArray:
     """Quintile within indicator × period by PHE's method; 1 = best for polar indicators.
 
     PHE's ``invert`` puts the highest values in quintile 1: used where higher is better (and,
     as PHE's default, for no-judgement indicators); lower-is-better puts the lowest first.
     """
-    out = pd.Series(pd.NA, index=results.index, dtype="Int64")
-    groups = results["indicator"].astype(str) + "|" + results["period"].astype(str)
-    lower_first = (results["polarity"] == "lower_is_better").to_numpy()
+    out = np.zeros(len(value), dtype=np.int64)
+    missing = np.ones(len(value), dtype=bool)
     for invert, rows in ((True, ~lower_first), (False, lower_first)):
         if rows.any():
-            out.iloc[np.flatnonzero(rows)] = benchmark.phe_quantile(
-                results["value"].to_numpy()[rows],
-                nquantiles=5,
-                invert=invert,
-                groups=groups.to_numpy()[rows],
-            )
-    return out
+            q = benchmark.phe_quantile(value[rows], nquantiles=5, invert=invert, groups=gid[rows])
+            missing[rows] = q.isna()
+            out[rows] = q.to_numpy(dtype=np.int64, na_value=0)
+    return pd.arrays.IntegerArray(out, missing)
 
 
-def _funnels(results: pd.DataFrame, options: Options) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """Funnel z and outlier flags per indicator × period, for indicators with counts.
+def _funnels(
+    k: _Keys,
+    num: np.ndarray,
+    den: np.ndarray,
+    vtype: np.ndarray,
+    live: np.ndarray,
+    options: Options,
+) -> tuple[np.ndarray, np.ndarray, pd.DataFrame]:
+    """Funnel z and outlier codes ("", "high", "low") per row, and one summary row per funnel.
 
     Rates are funnelled as standardised ratios: observed events against expected = the
     denominator × the national rate for that period (Spiegelhalter 2005, Poisson case).
+    Funnels are keyed by the integer codes, numbered in the text's sort order, so they come
+    out in the same order as funnels of the text keys.
     """
-    frames, summaries = [], []
-    usable = results.loc[
-        results["value_type"].isin(list(FUNNEL_TYPE))
-        & ~results["suppressed"]
-        & results["numerator"].notna()
-        & (results["denominator"] > 0)
-    ]
-    for vtype, ftype in FUNNEL_TYPE.items():
-        sub = usable.loc[usable["value_type"] == vtype]
-        if sub.empty:
+    z = np.full(k.n, np.nan)
+    outlier = np.zeros(k.n, dtype=np.int8)
+    summaries = []
+    with np.errstate(invalid="ignore"):
+        usable = live & ~np.isnan(num) & (den > 0)
+    for vtype_name, ftype in FUNNEL_TYPE.items():
+        code = COUNTED.index(vtype_name)
+        of_type = vtype == code
+        rows = np.flatnonzero(usable & of_type)
+        if not rows.size:
             continue
-        num, den = sub["numerator"], sub["denominator"]
-        if vtype == "rate":
-            keys = [sub["indicator"].astype(str), sub["period"].astype(str)]
-            national = num.groupby(keys).transform("sum") / den.groupby(keys).transform("sum")
-            den = den * national
+        n_, d_ = num[rows], den[rows]
+        if vtype_name == "rate":
+            g = pd.Series(k.ip[rows])
+            national = (
+                pd.Series(n_).groupby(g).transform("sum")
+                / pd.Series(d_).groupby(g).transform("sum")
+            ).to_numpy()
+            d_ = d_ * national
         frame = pd.DataFrame(
             {
-                "indicator": sub["indicator"].astype(str),
-                "period": sub["period"].astype(str),
-                "area_code": sub["area_code"].astype(str),
-                "numerator": num,
-                "denominator": den,
+                "indicator": k.ind[rows],
+                "period": k.period[rows],
+                "area_code": k.area[rows],
+                "numerator": n_,
+                "denominator": d_,
             }
         )
         points, summary = funnel.funnel_by(
@@ -239,75 +352,110 @@ def _funnels(results: pd.DataFrame, options: Options) -> tuple[pd.DataFrame, pd.
             adjust=options.funnel_adjust,
             trim=options.trim,
         )
-        frames.append(points.assign(funnel_type=ftype))
-        summaries.append(summary.assign(funnel_type=ftype, value_type=vtype))
-    if not frames:
-        return pd.DataFrame(), pd.DataFrame()
-    return pd.concat(frames, ignore_index=True), pd.concat(summaries, ignore_index=True)
+        # every row of this value type takes its (indicator, period, area) point, as a merge would
+        point_key = k.point_key(
+            points["indicator"].to_numpy(), points["period"].to_numpy(), points["group"].to_numpy()
+        )
+        typed = np.flatnonzero(of_type)
+        row_key = k.point_key(k.ind[typed], k.period[typed], k.area[typed])
+        pos = np.minimum(np.searchsorted(point_key, row_key), max(len(point_key) - 1, 0))
+        hit = point_key[pos] == row_key
+        z[typed[hit]] = points["z"].to_numpy()[pos[hit]]
+        outlier[typed[hit]] = points["outlier"].cat.codes.to_numpy()[pos[hit]]
+        area_labels = k.area_labels
+        summaries.append(
+            summary.assign(
+                indicator=pd.array(k.ind_labels[summary["indicator"].to_numpy()], dtype="str"),
+                period=pd.array(k.period_labels[summary["period"].to_numpy()], dtype="str"),
+                dropped=[tuple(area_labels[list(d)]) for d in summary["dropped"]],
+                funnel_type=ftype,
+                value_type=vtype_name,
+            )
+        )
+    fsummary = pd.concat(summaries, ignore_index=True) if summaries else pd.DataFrame()
+    return z, outlier, fsummary
 
 
-def _concern(outlier: pd.Series, polarity: pd.Series) -> np.ndarray:
-    """Funnel outliers judged through polarity (high-and-better is not a concern)."""
-    out = np.full(len(outlier), "", dtype=object)
-    for pol in ("higher_is_better", "lower_is_better"):
-        rows = (polarity == pol).to_numpy()
-        if rows.any():
-            out[rows] = funnel.polarity_concern(outlier[rows].to_numpy(), pol)
+def _concern(outlier: np.ndarray, polarity: np.ndarray) -> np.ndarray:
+    """Funnel outliers judged through polarity (high-and-better is not a concern): codes into
+    CONCERN_LABELS."""
+    out = np.zeros(len(outlier), dtype=np.int8)
+    # outlier codes: 1 high, 2 low; concern codes: 1 "better than expected", 2 "concern"
+    hib = polarity == POLARITIES.index("higher_is_better")
+    lib = polarity == POLARITIES.index("lower_is_better")
+    out[hib & (outlier == 1)] = 1
+    out[hib & (outlier == 2)] = 2
+    out[lib & (outlier == 1)] = 2
+    out[lib & (outlier == 2)] = 1
     return out
 
 
-def _spc(results: pd.DataFrame, options: Options) -> pd.DataFrame:
+CONCERN_LABELS = ("", "better than expected", "concern")
+OUTLIER_LABELS = ("", "high", "low")
+
+
+def _spc(
+    k: _Keys, period_end: np.ndarray, value: np.ndarray, polarity: np.ndarray, options: Options
+):
     """XmR point types for every area × indicator series, one call per polarity direction.
 
-    Series are keyed by integers (area code × indicator code), the fast route through ``xmr``.
+    Rows are sorted by indicator, area and period end, so each series is a run of rows keyed by
+    an integer: the fast route through ``xmr``, whose points come back in the same order.
     """
-    area_codes, areas = pd.factorize(results["area_code"])
-    ind_codes, inds = pd.factorize(results["indicator"])
-    key = area_codes.astype(np.int64) * len(inds) + ind_codes
-    outs = []
-    for polarity in results["polarity"].dropna().unique():
-        rows = (results["polarity"] == polarity).to_numpy()
+    mean, lpl, upl = (np.full(k.n, np.nan) for _ in range(3))
+    ptype = np.full(k.n, -1, dtype=np.int8)
+    series = k.series
+    for code in np.unique(polarity[polarity >= 0]):
+        rows = np.flatnonzero(polarity == code)
         frame = pd.DataFrame(
-            {
-                "series": key[rows],
-                "period": results["period_end"].to_numpy()[rows],
-                "value": results["value"].to_numpy()[rows],
-            }
+            {"series": series[rows], "period": period_end[rows], "value": value[rows]}
         )
-        outs.append(
-            spc.xmr(
-                frame,
-                improvement=IMPROVEMENT.get(str(polarity), "neutral"),
-                rules=options.spc_rules,
-                screen_outliers=options.spc_screen_outliers,
-            )
+        pts = spc.xmr(
+            frame,
+            improvement=IMPROVEMENT.get(POLARITIES[code], "neutral"),
+            rules=options.spc_rules,
+            screen_outliers=options.spc_screen_outliers,
         )
-    pts = pd.concat(outs, ignore_index=True)
-    series = pts["series"].to_numpy(dtype=np.int64)
-    return pd.DataFrame(
-        {
-            "area_code": np.asarray(areas)[series // len(inds)],
-            "indicator": np.asarray(inds)[series % len(inds)],
-            "period_end": pts["period"].to_numpy(),
-            "spc_mean": pts["mean"].to_numpy(),
-            "spc_lpl": pts["lpl"].to_numpy(),
-            "spc_upl": pts["upl"].to_numpy(),
-            "spc_point_type": pts["point_type"].astype(str).to_numpy(),
-        }
-    )
+        same_order = np.array_equal(pts["series"].to_numpy(), series[rows]) and np.array_equal(
+            pts["period"].to_numpy(), period_end[rows]
+        )
+        if not same_order:  # xmr sorted the rows: find each row's point
+            order = np.lexsort((period_end[rows], series[rows]))
+            rows = rows[order]
+        mean[rows] = pts["mean"].to_numpy()
+        lpl[rows] = pts["lpl"].to_numpy()
+        upl[rows] = pts["upl"].to_numpy()
+        ptype[rows] = pts["point_type"].cat.codes.to_numpy()
+    return mean, lpl, upl, ptype
 
 
-def _trends(results: pd.DataFrame) -> pd.DataFrame:
-    keys = ["area_code", "indicator"]
-    frame = results.assign(
-        area_code=results["area_code"].astype(str),
-        indicator=results["indicator"].astype(str),
-        t=results["period_end"],
-    )
+def _trends(results: pd.DataFrame, k: _Keys) -> pd.DataFrame:
+    """Mann–Kendall, Theil–Sen and the Fingertips recent trend per area × indicator series.
+
+    ``results`` is sorted by indicator, area and period end, so the series are runs of rows
+    (the trend functions' fast route); the frame returned is sorted by area then indicator.
+    """
+    keys = ["indicator", "area_code"]
+    frame = results.loc[
+        :,
+        [
+            *keys,
+            "period_end",
+            "numerator",
+            "denominator",
+            "value",
+            "value_type",
+            "polarity",
+            "lower_95",
+            "upper_95",
+            "suppressed",
+        ],
+    ]
+    recent_rows = results["value_type"].isin(["proportion", "rate", "ratio"]).to_numpy()
     recent = trend.fingertips_recent_trend(
-        frame.loc[frame["value_type"].isin(["proportion", "rate", "ratio"])],
+        frame.loc[recent_rows],
         series=keys,
-        order="t",
+        order="period_end",
         numerator="numerator",
         denominator="denominator",
         value_type="value_type",
@@ -317,75 +465,401 @@ def _trends(results: pd.DataFrame) -> pd.DataFrame:
         upper_ci="upper_95",
         suppressed="suppressed",
     )
-    valid = frame.loc[frame["value"].notna()].assign(t=lambda f: f["t"].rank(method="dense"))
+    has_value = results["value"].notna().to_numpy()
+    ends = results["period_end"].to_numpy()[has_value]
+    codes, _ = pd.factorize(ends, sort=True)
+    valid = pd.DataFrame(
+        {
+            "indicator": results["indicator"].array[has_value],
+            "area_code": results["area_code"].array[has_value],
+            "t": (codes + 1).astype(np.float64),  # dense rank of the period end
+            "value": results["value"].to_numpy()[has_value],
+        }
+    )
     mk = trend.mann_kendall(valid, series=keys, time="t", value="value")
     ts = trend.theil_sen(valid, series=keys, time="t", value="value")
-    out = mk.merge(ts, on=keys, how="outer", suffixes=("", "_ts"))
-    return out.merge(recent, on=keys, how="left", suffixes=("", "_recent"))
+    out = pd.concat(
+        [
+            mk[
+                [
+                    "area_code",
+                    "indicator",
+                    "n",
+                    "kendall_s",
+                    "kendall_tau",
+                    "z",
+                    "p_value",
+                    "method",
+                ]
+            ],
+            ts[["n", "slope", "intercept", "method"]].rename(
+                columns={"n": "n_ts", "method": "method_ts"}
+            ),
+        ],
+        axis=1,
+    )
+    by_area = np.lexsort(
+        (out["indicator"].cat.codes.to_numpy(), out["area_code"].cat.codes.to_numpy())
+    )
+    out = out.take(by_area).reset_index(drop=True)
+    rec_key = k.trend_key(
+        recent["indicator"].cat.codes.to_numpy(), recent["area_code"].cat.codes.to_numpy()
+    )
+    out_key = k.trend_key(
+        out["indicator"].cat.codes.to_numpy(), out["area_code"].cat.codes.to_numpy()
+    )
+    pos = np.minimum(np.searchsorted(rec_key, out_key), max(len(rec_key) - 1, 0))
+    hit = (rec_key[pos] == out_key) if len(rec_key) else np.zeros(len(out_key), dtype=bool)
+    extra = recent.drop(columns=keys).rename(
+        columns={"p_value": "p_value_recent", "slope": "slope_recent", "method": "method_recent"}
+    )
+    for col in extra.columns:
+        src = extra[col]
+        taken = src.take(pos) if len(src) else src.reindex(range(len(out)))
+        col_values = taken.reset_index(drop=True)
+        if not hit.all():
+            col_values = col_values.where(hit)
+        out[col] = col_values.to_numpy() if col_values.dtype.kind in "fb" else col_values.array
+    return out
+
+
+@dataclass(frozen=True)
+class _Keys:
+    """The rows' keys as integer codes in text sort order, with their labels."""
+
+    ind: np.ndarray
+    ind_labels: np.ndarray
+    area: np.ndarray
+    area_labels: np.ndarray
+    period: np.ndarray
+    period_labels: np.ndarray
+
+    @property
+    def n(self) -> int:
+        return len(self.ind)
+
+    @property
+    def ip(self) -> np.ndarray:
+        """indicator × period."""
+        return self.ind * len(self.period_labels) + self.period
+
+    @property
+    def series(self) -> np.ndarray:
+        """indicator × area, non-decreasing down the sorted rows."""
+        return self.trend_key(self.ind, self.area)
+
+    def trend_key(self, ind: np.ndarray, area: np.ndarray) -> np.ndarray:
+        return ind.astype(np.int64) * len(self.area_labels) + area
+
+    def point_key(self, ind: np.ndarray, period: np.ndarray, area: np.ndarray) -> np.ndarray:
+        p, a = len(self.period_labels), len(self.area_labels)
+        return (ind.astype(np.int64) * p + period) * a + area
+
+
+def _sorted_values(values: pd.DataFrame) -> tuple[pd.DataFrame, _Keys]:
+    """The values in indicator, area, period-end order (a stable sort; free when already so)."""
+    ind, ind_labels = _ranked(values["indicator"])
+    area, area_labels = _ranked(values["area_code"])
+    period, period_labels = _ranked(values["period"])
+    end = values["period_end"].to_numpy().view(np.int64)
+    series = ind.astype(np.int64) * len(area_labels) + area
+    step = np.diff(series)
+    if not ((step >= 0).all() and ((step > 0) | (np.diff(end) >= 0)).all()):
+        order = np.lexsort((end, series))
+        values = values.take(order).reset_index(drop=True)
+        ind, area, period = ind[order], area[order], period[order]
+    keys = _Keys(ind, ind_labels, area, area_labels, period, period_labels)
+    return values, keys
+
+
+def _per_indicator(meta: pd.DataFrame, k: _Keys, column: str, fill: Any) -> np.ndarray:
+    lookup = meta.set_index("indicator")[column]
+    return np.array([lookup.get(label, fill) for label in k.ind_labels])
+
+
+def _area_attrs(areas: pd.DataFrame, k: _Keys, kind: str) -> tuple[np.ndarray, np.ndarray]:
+    """Each row's region (or STP) as codes into sorted labels; "" where the area has none."""
+    attrs = areas.loc[:, ["code", kind]].drop_duplicates("code")
+    lookup = pd.Series(attrs[kind].to_numpy(), index=attrs["code"].astype(str).to_numpy())
+    per_area = lookup.reindex(pd.Index(k.area_labels, dtype="str")).fillna("").astype(str)
+    codes, labels = _ranked(pd.Series(per_area.to_numpy(), dtype="str"))
+    return codes[k.area], labels
+
+
+def _peer_pairs(areas: pd.DataFrame) -> pd.DataFrame:
+    return (
+        areas.loc[:, ["code", "peers"]]
+        .assign(peer=lambda f: f["peers"].astype(str).str.split(";"))
+        .explode("peer")
+        .assign(peer=lambda f: f["peer"].str.strip())
+        .query("peer != ''")
+        .rename(columns={"code": "owner"})[["owner", "peer"]]
+    )
+
+
+def _peer_values(
+    areas: pd.DataFrame,
+    k: _Keys,
+    live: np.ndarray,
+    num: np.ndarray,
+    den: np.ndarray,
+    value: np.ndarray,
+    vtype: np.ndarray,
+    mult: np.ndarray,
+) -> np.ndarray:
+    """Each area's peer-group value: its peers' summed counts (or mean value), itself excluded.
+
+    The peers' rows are gathered pair by pair, in the order a merge of the pairs with the rows
+    would give, so the grouped sums add the same numbers in the same order.
+    """
+    if "peers" not in areas or not areas["peers"].astype(str).str.len().gt(0).any():
+        return np.full(k.n, np.nan)
+    pairs = _peer_pairs(areas)
+    code_of = {label: i for i, label in enumerate(k.area_labels)}
+    owner = pairs["owner"].astype(str).map(code_of).to_numpy(dtype=float)
+    peer = pairs["peer"].astype(str).map(code_of).to_numpy(dtype=float)
+    ok = ~np.isnan(peer)
+    owner, peer = owner[ok], peer[ok].astype(np.int64)
+    # an owner that is not among the rows' areas has no rows to receive the value
+    by_area = np.argsort(k.area, kind="stable")
+    first = np.searchsorted(k.area[by_area], np.arange(len(k.area_labels)), side="left")
+    count = np.bincount(k.area, minlength=len(k.area_labels))
+    lengths = count[peer]
+    starts = np.repeat(first[peer] - np.r_[0, np.cumsum(lengths)[:-1]], lengths)
+    joined = by_area[starts + np.arange(lengths.sum())]
+    owner_rows = np.repeat(owner, lengths)
+    keep = ~np.isnan(owner_rows)
+    joined, owner_rows = joined[keep], owner_rows[keep].astype(np.int64)
+    n_ip = len(k.ind_labels) * len(k.period_labels)
+    gid = owner_rows * n_ip + k.ip[joined]
+    agg = _group_sums(gid, live[joined], num[joined], den[joined], value[joined])
+    group_ind = agg.index.to_numpy() % n_ip // len(k.period_labels)
+    values = _comparator_value(agg, vtype[group_ind], mult[group_ind])
+    row_gid = k.area.astype(np.int64) * n_ip + k.ip
+    out_index = agg.index.to_numpy()
+    order = np.argsort(out_index)
+    sorted_index = out_index[order]
+    pos = np.minimum(np.searchsorted(sorted_index, row_gid), max(len(sorted_index) - 1, 0))
+    hit = sorted_index[pos] == row_gid if len(sorted_index) else np.zeros(k.n, dtype=bool)
+    return np.where(hit, values[order][pos] if len(sorted_index) else np.nan, np.nan)
+
+
+def _comparators(
+    k: _Keys,
+    live: np.ndarray,
+    num: np.ndarray,
+    den: np.ndarray,
+    value: np.ndarray,
+    vtype: np.ndarray,
+    mult: np.ndarray,
+    groups: dict[str, tuple[np.ndarray, np.ndarray]],
+    vtype_names: np.ndarray,
+) -> tuple[pd.DataFrame, dict[str, np.ndarray]]:
+    """England, region and STP values per indicator × period (× group): the long frame, and
+    each row's comparator value."""
+    frames, per_row = [], {}
+    n_ip = len(k.ind_labels) * len(k.period_labels)
+    for kind in ("england", "region", "stp"):
+        if kind == "england":
+            gcode, glabels = np.zeros(k.n, dtype=np.int64), np.array(["England"], dtype=object)
+            rows_ok = live
+        else:
+            gcode, glabels = groups[kind]
+            nonblank = glabels != ""
+            if not nonblank[gcode].any():
+                per_row[kind] = np.full(k.n, np.nan)
+                continue
+            rows_ok = live & nonblank[gcode]
+        gid = gcode.astype(np.int64) * n_ip + k.ip
+        agg = _group_sums(gid, rows_ok, num, den, value)
+        gids = agg.index.to_numpy()
+        ind = gids % n_ip // len(k.period_labels)
+        value_g = _comparator_value(agg, vtype[ind], mult[ind])
+        dense = np.full((len(glabels)) * n_ip, np.nan)
+        dense[gids] = value_g
+        row_value = dense[gid]
+        if kind != "england":
+            row_value = np.where(nonblank[gcode], row_value, np.nan)
+        per_row[kind] = row_value
+        columns = {
+            "indicator": pd.array(k.ind_labels[ind], dtype="str"),
+            "period": pd.array(k.period_labels[gids % len(k.period_labels)], dtype="str"),
+        }
+        if kind != "england":
+            columns["group"] = pd.array(glabels[gids // n_ip].astype(str), dtype="str")
+        columns |= {
+            "num": agg["num"].to_numpy(),
+            "den": agg["den"].to_numpy(),
+            "n_areas": agg["n_areas"].to_numpy(dtype=np.int64),
+            "value_type": pd.array(vtype_names[ind], dtype="str"),
+            "multiplier": mult[ind],
+            "value": value_g,
+            "comparator": kind,
+        }
+        if kind == "england":
+            columns["group"] = "England"
+        frames.append(pd.DataFrame(columns))
+    out = pd.concat(frames, ignore_index=True)
+    out = out[
+        [
+            "indicator",
+            "period",
+            "num",
+            "den",
+            "n_areas",
+            "value_type",
+            "multiplier",
+            "value",
+            "comparator",
+            "group",
+        ]
+    ]
+    for col in ("indicator", "period", "group", "comparator"):
+        out[col] = out[col].astype(str)
+    return out, per_row
 
 
 def analyse(dataset: Dataset, options: Options | None = None) -> Analysis:
     """Every statistic for every indicator × area × period of ``dataset``."""
     options = options or Options()
     meta = _indicator_table(dataset)
+    values, k = _sorted_values(dataset.values)
+    vtype_names = _per_indicator(meta, k, "value_type", None)
+    vtype_i = np.array([COUNTED.index(v) if v in COUNTED else -1 for v in vtype_names], np.int8)
+    polarity_i = np.array(
+        [
+            POLARITIES.index(p) if p in POLARITIES else -1
+            for p in _per_indicator(meta, k, "polarity", "")
+        ],
+        dtype=np.int8,
+    )
+    mult_i = _per_indicator(meta, k, "multiplier", np.nan).astype(float)
+    vtype, polarity, mult = vtype_i[k.ind], polarity_i[k.ind], mult_i[k.ind]
+
+    num = values["numerator"].to_numpy(dtype=float)
+    den = values["denominator"].to_numpy(dtype=float)
+    value = values["value"].to_numpy(dtype=float)
+    limit_cols = ("lower_95", "upper_95", "lower_998", "upper_998")
+    limits, ci_method = _cis(
+        num, den, vtype, mult, {c: values[c].to_numpy(dtype=float) for c in limit_cols}
+    )
+    live = ~values["suppressed"].to_numpy(dtype=bool)
+
     areas = dataset.areas
-    values = dataset.values
-    results = with_cis(values, meta)
-    area_attrs = areas.loc[:, ["code", "region", "stp"]].rename(columns={"code": "area_code"})
-    results = results.assign(area_code=results["area_code"].astype(str)).merge(
-        area_attrs, on="area_code", how="left"
+    groups = {kind: _area_attrs(areas, k, kind) for kind in ("region", "stp")}
+    comparators, cmp_value = _comparators(
+        k, live, num, den, value, vtype_i, mult_i, groups, vtype_names
     )
-    for col in ("region", "stp"):
-        results[col] = results[col].fillna("").astype(str)
-    results["indicator"] = results["indicator"].astype(str)
-    results["period"] = results["period"].astype(str)
+    cmp_value["peers"] = _peer_values(areas, k, live, num, den, value, vtype_i, mult_i)
 
-    comparators = _comparator_frames(results, areas)
-    eng = comparators.loc[comparators["comparator"] == "england", ["indicator", "period", "value"]]
-    results = results.merge(
-        eng.rename(columns={"value": "england"}), on=["indicator", "period"], how="left"
-    )
-    _significance(results, results["england"], "")
-    for kind in ("region", "stp"):
-        sub = comparators.loc[
-            comparators["comparator"] == kind, ["indicator", "period", "group", "value"]
-        ]
-        results = results.merge(
-            sub.rename(columns={"group": kind, "value": f"{kind}_value"}),
-            on=["indicator", "period", kind],
-            how="left",
-        )
-        if f"{kind}_value" not in results:
-            results[f"{kind}_value"] = np.nan
-        _significance(results, results[f"{kind}_value"], f"{kind}_")
-    peers = _peer_values(results, areas)
-    results = results.merge(
-        peers[["area_code", "indicator", "period", "value"]].rename(
-            columns={"value": "peers_value"}
+    sig: dict[str, np.ndarray] = {}
+    for prefix, kind in (
+        ("", "england"),
+        ("region_", "region"),
+        ("stp_", "stp"),
+        ("peers_", "peers"),
+    ):
+        for level in ("95", "998"):
+            sig[f"{prefix}sig_{level}"] = _significance_codes(
+                limits[f"lower_{level}"], limits[f"upper_{level}"], cmp_value[kind], polarity
+            )
+    lower_first = polarity == POLARITIES.index("lower_is_better")
+    quintile = _quintiles(value, k.ip, lower_first)
+    funnel_z, outlier, fsummary = _funnels(k, num, den, vtype, live, options)
+    concern = _concern(outlier, polarity)
+    period_end = values["period_end"].to_numpy()
+    spc_mean, spc_lpl, spc_upl, spc_type = _spc(k, period_end, value, polarity, options)
+
+    columns: dict[str, Any] = {}
+    for col in values.columns:
+        columns[col] = values[col]
+    columns["area_code"] = _categorical(k.area, k.area_labels)
+    columns["indicator"] = _categorical(k.ind, k.ind_labels)
+    columns["period"] = _categorical(k.period, k.period_labels)
+    columns.update(limits)
+    sig_labels = list(SIG_LABELS)
+    columns |= {
+        "value_type": _labelled(vtype_names)[k.ind],
+        "polarity": pd.Categorical.from_codes(
+            np.where(polarity >= 0, polarity, -1),
+            categories=pd.Index(list(POLARITIES), dtype="str"),
         ),
-        on=["area_code", "indicator", "period"],
-        how="left",
-    )
-    _significance(results, results["peers_value"], "peers_")
-    results["quintile"] = _quintiles(results)
+        "multiplier": mult,
+        "ci_method": _categorical(ci_method, CI_METHODS),
+        "region": _categorical(*groups["region"]),
+        "stp": _categorical(*groups["stp"]),
+        "england": cmp_value["england"],
+        "sig_95": _categorical(sig["sig_95"], sig_labels),
+        "sig_998": _categorical(sig["sig_998"], sig_labels),
+    }
+    for prefix, kind in (("region_", "region"), ("stp_", "stp"), ("peers_", "peers")):
+        columns[f"{kind}_value"] = cmp_value[kind]
+        columns[f"{prefix}sig_95"] = _categorical(sig[f"{prefix}sig_95"], sig_labels)
+        columns[f"{prefix}sig_998"] = _categorical(sig[f"{prefix}sig_998"], sig_labels)
+    spc_labels = ["", *spc.POINT_TYPES]
+    columns |= {
+        "quintile": quintile,
+        "funnel_z": funnel_z,
+        "funnel_outlier": _categorical(outlier, OUTLIER_LABELS),
+        "funnel_concern": _categorical(concern, CONCERN_LABELS),
+        "spc_mean": spc_mean,
+        "spc_lpl": spc_lpl,
+        "spc_upl": spc_upl,
+        "spc_point_type": _categorical(spc_type + 1, spc_labels),
+    }
+    results = pd.DataFrame(columns, copy=False)
+    trends = _trends(results, k)
+    bounds = np.searchsorted(k.ind, np.arange(len(k.ind_labels) + 1))
+    indicator_rows = {
+        str(label): (int(bounds[i]), int(bounds[i + 1]))
+        for i, label in enumerate(k.ind_labels)
+        if bounds[i + 1] > bounds[i]
+    }
+    periods = _period_table(dataset.values)
+    return Analysis(results, comparators, fsummary, trends, options, indicator_rows, periods)
 
-    fpoints, fsummary = _funnels(results, options)
-    if len(fpoints):
-        fcols = fpoints.rename(
-            columns={"group": "area_code", "z": "funnel_z", "outlier": "funnel_outlier"}
-        )[["indicator", "period", "area_code", "funnel_z", "funnel_outlier"]]
-        results = results.merge(fcols, on=["indicator", "period", "area_code"], how="left")
-    else:
-        results["funnel_z"] = np.nan
-        results["funnel_outlier"] = ""
-    results["funnel_outlier"] = results["funnel_outlier"].fillna("").astype(str)
-    results["funnel_concern"] = _concern(results["funnel_outlier"], results["polarity"])
-    spc_points = _spc(results, options)
-    results = results.merge(spc_points, on=["area_code", "indicator", "period_end"], how="left")
-    results["spc_point_type"] = results["spc_point_type"].fillna("").astype(str)
-    trends = _trends(results)
-    results = results.sort_values(["indicator", "area_code", "period_end"]).reset_index(drop=True)
-    return Analysis(results, comparators, fsummary, trends, options)
+
+def _period_table(values: pd.DataFrame) -> pd.DataFrame:
+    """Distinct (period, period type, end) rows in order of first appearance, as
+    drop_duplicates on the text would give, found on integer codes."""
+    period, type_ = values["period"], values["period_type"]
+    end = values["period_end"]
+    if not (
+        isinstance(period.dtype, pd.CategoricalDtype)
+        and isinstance(type_.dtype, pd.CategoricalDtype)
+        and end.notna().all()
+    ):
+        return pd.DataFrame(
+            {"period": period.astype(str), "kind": type_.astype(str), "end": end}
+        ).drop_duplicates()
+    n_p, n_t = len(period.cat.categories) + 1, len(type_.cat.categories) + 1
+    pt = (period.cat.codes.to_numpy().astype(np.int64) + 1) * n_t + type_.cat.codes.to_numpy() + 1
+    end_codes, end_uniques = pd.factorize(end.to_numpy())
+    key = end_codes.astype(np.int64) * (n_p * n_t) + pt
+    uniq = pd.unique(key)
+    e, rest = uniq // (n_p * n_t), uniq % (n_p * n_t)
+    p_codes, t_codes = rest // n_t - 1, rest % n_t - 1
+    return pd.DataFrame(
+        {
+            "period": pd.array(
+                np.where(
+                    p_codes >= 0,
+                    period.cat.categories.astype(str).to_numpy(dtype=object)[p_codes],
+                    "nan",
+                ),
+                dtype="str",
+            ),
+            "kind": pd.array(
+                np.where(
+                    t_codes >= 0,
+                    type_.cat.categories.astype(str).to_numpy(dtype=object)[t_codes],
+                    "nan",
+                ),
+                dtype="str",
+            ),
+            "end": end_uniques[e],
+        }
+    )
 
 
 def latest_per_indicator(results: pd.DataFrame, as_of: pd.Timestamp) -> pd.DataFrame:

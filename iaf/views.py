@@ -27,17 +27,82 @@ CMP_VALUE = {
 }
 
 
+# ── row selection on the sorted, categorical results ────────────────────────────────────
+# Text columns the analysis keeps categorical; views hand them on as plain text.
+_TEXT = (
+    "area_code", "indicator", "period", "value_type", "polarity", "region", "stp",
+    "sig_95", "sig_998", "region_sig_95", "region_sig_998", "stp_sig_95", "stp_sig_998",
+    "peers_sig_95", "peers_sig_998", "funnel_outlier", "funnel_concern", "spc_point_type",
+)  # fmt: skip
+
+
+def _plain(rows: pd.DataFrame) -> pd.DataFrame:
+    """A slice of the results with the analysis' categorical text as plain text again."""
+    out = {}
+    for col in rows.columns:
+        values = rows[col]
+        if isinstance(values.dtype, pd.CategoricalDtype) and (col in _TEXT or col == "ci_method"):
+            text = values.astype("str")
+            values = text.astype(object) if col == "ci_method" else text
+        out[col] = values
+    return pd.DataFrame(out, index=rows.index)
+
+
+def _block(result: Analysis, indicator: str) -> pd.DataFrame:
+    """One indicator's rows, a contiguous block of the sorted results."""
+    if result.indicator_rows:
+        return result.rows_of(indicator)
+    return result.results.loc[result.results["indicator"] == indicator]
+
+
+def _area_positions(result: Analysis, area: str) -> np.ndarray:
+    """Row positions of one area, in results order (within each indicator block, contiguous)."""
+    res = result.results
+    col = res["area_code"]
+    if not (result.indicator_rows and isinstance(col.dtype, pd.CategoricalDtype)):
+        return np.flatnonzero((col == area).to_numpy(dtype=bool, na_value=False))
+    cats = col.cat.categories
+    if area not in cats:
+        return np.zeros(0, dtype=np.int64)
+    code = cats.get_loc(area)
+    codes = col.cat.codes.to_numpy()
+    parts = []
+    for start, stop in result.indicator_rows.values():
+        block = codes[start:stop]
+        lo, hi = np.searchsorted(block, [code, code + 1])
+        parts.append(np.arange(start + lo, start + hi))
+    return np.concatenate(parts) if parts else np.zeros(0, dtype=np.int64)
+
+
+def _area_rows(result: Analysis, area: str) -> pd.DataFrame:
+    return _plain(result.results.iloc[_area_positions(result, area)])
+
+
+def _latest(result: Analysis, as_of: pd.Timestamp) -> pd.DataFrame:
+    """latest_per_indicator on the sorted results, by reductions over the indicator blocks."""
+    res = result.results
+    if not result.indicator_rows:
+        return _plain(latest_per_indicator(res, as_of))
+    end = res["period_end"].to_numpy()
+    eligible = end <= np.datetime64(as_of)
+    keep = np.zeros(len(res), dtype=bool)
+    for start, stop in result.indicator_rows.values():
+        ok = eligible[start:stop]
+        if ok.any():
+            last = end[start:stop][ok].max()
+            keep[start:stop] = ok & (end[start:stop] == last)
+    return _plain(res.loc[keep])
+
+
+def _indicator_period(result: Analysis, indicator: str, period: str) -> pd.DataFrame:
+    rows = _block(result, indicator)
+    return _plain(rows.loc[(rows["period"] == period).to_numpy(dtype=bool, na_value=False)])
+
+
 # ── periods ──────────────────────────────────────────────────────────────────────────────
 def period_options(ds: Dataset, result: Analysis) -> pd.DataFrame:
     """Reporting periods (label, end), oldest first: quarters where the data have them."""
-    v = ds.values
-    frame = pd.DataFrame(
-        {
-            "period": v["period"].astype(str),
-            "kind": v["period_type"].astype(str),
-            "end": v["period_end"],
-        }
-    ).drop_duplicates()
+    frame = result.periods if result.periods is not None else _period_table(ds.values)
     preferred = frame.loc[frame["kind"] == "quarter"]
     if preferred.empty:
         preferred = (
@@ -45,6 +110,16 @@ def period_options(ds: Dataset, result: Analysis) -> pd.DataFrame:
         )
     out = preferred.sort_values("end").drop_duplicates("end", keep="first")
     return out[["period", "end"]].reset_index(drop=True)
+
+
+def _period_table(v: pd.DataFrame) -> pd.DataFrame:
+    return pd.DataFrame(
+        {
+            "period": v["period"].astype(str),
+            "kind": v["period_type"].astype(str),
+            "end": v["period_end"],
+        }
+    ).drop_duplicates()
 
 
 def as_of_date(ds: Dataset, result: Analysis, period: str | None) -> tuple[str, pd.Timestamp]:
@@ -90,7 +165,7 @@ def overview(
     parent: str = "",
 ) -> dict[str, object]:
     label, as_of = as_of_date(ds, result, period)
-    rows = _in_parent(ds, latest_per_indicator(result.results, as_of), parent)
+    rows = _in_parent(ds, _latest(result, as_of), parent)
     if region:
         rows = rows.loc[rows["region"] == region]
     if stp:
@@ -161,7 +236,7 @@ def ratings_table(
     ds: Dataset, result: Analysis, *, period: str | None, by: str = "clinical_priority"
 ) -> pd.DataFrame:
     _, as_of = as_of_date(ds, result, period)
-    rows = latest_per_indicator(result.results, as_of)
+    rows = _latest(result, as_of)
     rows = rows.assign(quintile=rows["quintile"])
     rated = ratings.rate(rows, by=by)
     names = _area_names(ds)
@@ -175,7 +250,7 @@ def profile(
 ) -> pd.DataFrame:
     """One row per indicator for ``area``: latest value, CI, comparators, rank, trend, SPC."""
     label, as_of = as_of_date(ds, result, period)
-    latest = latest_per_indicator(result.results, as_of)
+    latest = _latest(result, as_of)
     if area not in set(latest["area_code"]):
         return pd.DataFrame()
     cmp_col = CMP_VALUE[comparator]
@@ -259,9 +334,8 @@ def what_changed_for_area(
 ) -> pd.DataFrame:
     """Indicators whose significance class changed since the previous period."""
     _, as_of = as_of_date(ds, result, period)
-    res = result.results.loc[
-        (result.results["area_code"] == area) & (result.results["period_end"] <= as_of)
-    ]
+    res = _area_rows(result, area)
+    res = res.loc[res["period_end"] <= as_of]
     res = res.sort_values("period_end")
     p = SIG_PREFIX[comparator]
     last_two = res.groupby("indicator").tail(2)
@@ -294,7 +368,7 @@ def what_changed_for_area(
 # ── indicator explorer ───────────────────────────────────────────────────────────────────
 def indicator_periods_view(ds: Dataset, result: Analysis, *, indicator: str) -> list[str]:
     """The indicator's periods in time order."""
-    v = ds.values.loc[ds.values["indicator"] == indicator, ["period", "period_end"]]
+    v = _block(result, indicator)[["period", "period_end"]]
     return list(v.drop_duplicates().sort_values("period_end")["period"].astype(str))
 
 
@@ -314,10 +388,7 @@ def funnel_view(
     practices only, around their own combined value: outliers within a CCG.
     """
     ind = ds.indicator(indicator)
-    rows = result.results.loc[
-        (result.results["indicator"] == indicator) & (result.results["period"] == period)
-    ]
-    rows = _in_parent(ds, rows, parent)
+    rows = _in_parent(ds, _indicator_period(result, indicator, period), parent)
     if ind.value_type not in FUNNEL_TYPE:
         return {"reason": f"a funnel plot needs counts; {ind.code} is a {ind.value_type}"}
     usable = rows.loc[~rows["suppressed"] & rows["numerator"].notna() & (rows["denominator"] > 0)]
@@ -386,10 +457,7 @@ def ranked_view(
     comparator: str = "england",
     parent: str = "",
 ) -> pd.DataFrame:
-    rows = result.results.loc[
-        (result.results["indicator"] == indicator) & (result.results["period"] == period)
-    ]
-    rows = _in_parent(ds, rows, parent)
+    rows = _in_parent(ds, _indicator_period(result, indicator, period), parent)
     rows = _sig_label(rows, comparator)
     names = _area_names(ds)
     out = pd.DataFrame(
@@ -419,7 +487,7 @@ def ranked_view(
 def persistent(
     ds: Dataset, result: Analysis, *, indicator: str, k: int = 3, n: int = 4
 ) -> pd.DataFrame:
-    rows = result.results.loc[result.results["indicator"] == indicator]
+    rows = _plain(_block(result, indicator))
     out = outlier_stats.persistent_outliers(rows, k=k, n=n)
     if len(out):
         out.insert(1, "area_name", out["area_code"].map(_area_names(ds)))
@@ -438,9 +506,9 @@ def spc_view(
     rules: str = "2019",
 ) -> dict[str, object]:
     ind = ds.indicator(indicator)
-    rows = result.results.loc[
-        (result.results["area_code"] == area) & (result.results["indicator"] == indicator)
-    ].sort_values("period_end")
+    block = _block(result, indicator)
+    rows = _plain(block.loc[(block["area_code"] == area).to_numpy(dtype=bool, na_value=False)])
+    rows = rows.sort_values("period_end")
     if rows.empty:
         return {"reason": "no data for this area and indicator"}
     frame = pd.DataFrame({"series": area, "period": rows["period_end"], "value": rows["value"]})
@@ -479,7 +547,7 @@ def spc_view(
 
 
 def small_multiples(ds: Dataset, result: Analysis, *, area: str) -> pd.DataFrame:
-    rows = result.results.loc[result.results["area_code"] == area]
+    rows = _area_rows(result, area)
     cat = catalogue.catalogue_frame().set_index("code")
     return pd.DataFrame(
         {
@@ -499,10 +567,44 @@ def small_multiples(ds: Dataset, result: Analysis, *, area: str) -> pd.DataFrame
 def national_changes(ds: Dataset, result: Analysis, *, period: str | None) -> pd.DataFrame:
     """Areas whose latest point is special cause (improvement or concern), per indicator."""
     _, as_of = as_of_date(ds, result, period)
-    rows = result.results.loc[result.results["period_end"] <= as_of]
-    out = outlier_stats.latest_special_cause(rows)
+    res = result.results
+    eligible = (res["period_end"] <= as_of).to_numpy()
+    if not result.indicator_rows:
+        rows = res.loc[eligible]
+        out = outlier_stats.latest_special_cause(rows)
+    else:
+        out = _latest_special_cause(res, eligible)
     if len(out):
         out.insert(1, "area_name", out["area_code"].map(_area_names(ds)))
+    return out
+
+
+def _latest_special_cause(res: pd.DataFrame, eligible: np.ndarray) -> pd.DataFrame:
+    """latest_special_cause over the eligible rows, run only on the series whose latest eligible
+    point is special cause (rows are sorted by series then period end, so eligibility is a
+    prefix of each series), with each indicator's latest period taken from every series."""
+    codes = res["indicator"].cat.codes.to_numpy().astype(np.int64)
+    series = (
+        codes * (len(res["area_code"].cat.categories) + 1) + res["area_code"].cat.codes.to_numpy()
+    )
+    rows = np.flatnonzero(eligible)
+    if not rows.size:
+        return outlier_stats.latest_special_cause(res.iloc[:0].pipe(_plain))
+    s = series[rows]
+    last = np.r_[s[1:] != s[:-1], True]
+    types = res["spc_point_type"].cat.categories
+    special = np.array([t in outlier_stats.SPECIAL_CAUSE for t in types.astype(str)], dtype=bool)
+    flagged = special[res["spc_point_type"].cat.codes.to_numpy()[rows[last]]]
+    chosen = np.isin(s, s[last][flagged])
+    out = outlier_stats.latest_special_cause(_plain(res.iloc[rows[chosen]]))
+    if len(out):
+        end = res["period_end"].to_numpy()[rows].view(np.int64)
+        ind = codes[rows]  # non-decreasing: the results are sorted by indicator
+        starts = np.flatnonzero(np.r_[True, ind[1:] != ind[:-1]])
+        latest = dict(zip(ind[starts], np.maximum.reduceat(end, starts), strict=True))
+        cats = res["indicator"].cat.categories
+        out_latest = np.array([latest[c] for c in cats.get_indexer(out["indicator"])])
+        out["is_latest_period"] = out["period_end"].to_numpy().view(np.int64) == out_latest
     return out
 
 
@@ -511,9 +613,11 @@ def national_trend(ds: Dataset, result: Analysis, *, indicator: str) -> pd.DataF
     ind = ds.indicator(indicator)
     c = result.comparators
     rows = c.loc[(c["comparator"] == "england") & (c["indicator"] == indicator)]
-    ends = result.results.drop_duplicates(["indicator", "period"]).set_index(
-        ["indicator", "period"]
-    )["period_end"]
+    ends = (
+        _plain(_block(result, indicator)[["indicator", "period", "period_end"]])
+        .drop_duplicates(["indicator", "period"])
+        .set_index(["indicator", "period"])["period_end"]
+    )
     rows = rows.assign(period_end=[ends.get((indicator, p)) for p in rows["period"]])
     rows = rows.assign(lower_95=np.nan, upper_95=np.nan)
     if ind.value_type in ("proportion", "rate", "ratio", "count") and (rows["den"] > 0).all():
@@ -535,7 +639,7 @@ def compare(
     """The area beside its peers on every indicator of a domain or clinical priority."""
     _, as_of = as_of_date(ds, result, period)
     inds = {i.code for i in catalogue.CATALOGUE if group in (i.domain, i.clinical_priority)}
-    rows = latest_per_indicator(result.results, as_of)
+    rows = _latest(result, as_of)
     rows = rows.loc[rows["indicator"].isin(inds) & rows["area_code"].isin([area, *peers])]
     names = _area_names(ds)
     return pd.DataFrame(
@@ -613,7 +717,7 @@ def robustness(
     """Each indicator's result against every comparator, and whether the finding holds."""
     _, as_of = as_of_date(ds, result, period)
     inds = {i.code for i in catalogue.CATALOGUE if group in (i.domain, i.clinical_priority)}
-    rows = latest_per_indicator(result.results, as_of)
+    rows = _latest(result, as_of)
     rows = rows.loc[rows["indicator"].isin(inds) & (rows["area_code"] == area)]
     out = pd.DataFrame(
         {
