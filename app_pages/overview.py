@@ -79,6 +79,12 @@ picked = st.dataframe(
     selection_mode="single-row",
     key="overview_ratings",
     height=280,
+    column_config={
+        # Pixel widths that fit all six priorities and "Requires improvement" on a 1600-px screen.
+        "area_code": st.column_config.TextColumn("Code", width=60, pinned=True),
+        "area_name": st.column_config.TextColumn("Area", width=230, pinned=True),
+        **{g: st.column_config.TextColumn(g, width=150) for g in pivot.columns[2:]},
+    },
 )
 if picked and picked["selection"]["rows"]:
     row = pivot.iloc[picked["selection"]["rows"][0]]

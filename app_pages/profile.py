@@ -58,15 +58,26 @@ if rows.empty:
     )
     st.stop()
 
+# Each rating as a word with its own icon, so colour is never the only cue.
+RATING_BADGES = {
+    "Outstanding": (":material/star:", "blue"),
+    "Good": (":material/check_circle:", "green"),
+    "Requires improvement": (":material/warning:", "orange"),
+    "Inadequate": (":material/cancel:", "red"),
+}
 st.subheader("Headline ratings")
 for by, title in (("clinical_priority", "Clinical priorities"), ("domain", "Domains")):
     rated = ui.get_view("ratings_table", period=period, by=by)
     mine = rated.loc[rated["area_code"] == area]
     st.markdown(f"**{title}**")
-    cols = st.columns(max(len(mine), 1))
+    # At most four cards a row, so "Requires improvement" fits on a projector at 1280 px.
+    per_row = 3 if len(mine) > 4 else max(len(mine), 1)
+    cols = [c for _ in range(-(-len(mine) // per_row)) for c in st.columns(per_row)]
     for col, (_, r) in zip(cols, mine.iterrows(), strict=False):
-        with col:
-            st.metric(r["group"], r["rating"], border=True)
+        with col, st.container(border=True):
+            st.markdown(f"**{r['group']}**")
+            glyph, colour = RATING_BADGES.get(r["rating"], (":material/remove:", "gray"))
+            st.badge(r["rating"], icon=glyph, color=colour)
             with st.popover("Why?"):
                 st.write(r["explanation"])
 
@@ -112,6 +123,15 @@ picked = st.dataframe(
     selection_mode="single-row",
     key="profile_table",
     column_config={
+        "domain": "Domain",
+        "framework_area": "Area of the framework",
+        "indicator": st.column_config.TextColumn("Indicator", width=80),
+        "name": st.column_config.TextColumn("Name", width="medium"),
+        "period": "Period",
+        "sig": "Compared",
+        "n_ranked": st.column_config.NumberColumn("of", format="%d"),
+        "trend": "Recent trend",
+        "spc_point_type": "SPC (latest point)",
         "value": st.column_config.NumberColumn("Value", format="%.2f"),
         "lower_95": st.column_config.NumberColumn("95% CI low", format="%.2f"),
         "upper_95": st.column_config.NumberColumn("95% CI high", format="%.2f"),
@@ -131,7 +151,21 @@ changed = ui.get_view("what_changed_for_area", area=area, period=period, compara
 if changed.empty:
     st.write("No indicator changed its significance class or turned special cause.")
 else:
-    st.dataframe(changed, hide_index=True)
+    st.dataframe(
+        changed,
+        hide_index=True,
+        column_config={
+            "indicator": st.column_config.TextColumn("Indicator", width=80),
+            "name": st.column_config.TextColumn("Name", width="medium"),
+            "from_period": "From",
+            "to_period": "To",
+            "was": "Was",
+            "now": "Now",
+            "value_before": st.column_config.NumberColumn("Value before", format="%.2f"),
+            "value_now": st.column_config.NumberColumn("Value now", format="%.2f"),
+            "spc_now": "SPC now",
+        },
+    )
 
 st.subheader("Area pack")
 from iaf import packs  # noqa: E402  (only this page builds packs)

@@ -508,6 +508,8 @@ def spine_chart(
             ),
             grid=False,
             labelFontSize=AXIS_FONT,
+            labelLimit=400,
+            labelFlush=True,
         ),
         title=None,
     )
