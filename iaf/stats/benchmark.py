@@ -556,4 +556,6 @@ def phe_quantile(
         quantile = np.floor((nquantiles + 1) - np.ceil(((count + 1) - rank) / (count / nquantiles)))
     quantile = np.where(count < nquantiles, np.nan, quantile)
     quantile = np.where(quantile == 0, 1, quantile)
-    return pd.array(np.where(np.isnan(quantile), None, quantile), dtype="Int64")
+    # built from values and mask: going through an object array of None costs seconds at scale
+    missing = np.isnan(quantile)
+    return pd.arrays.IntegerArray(np.where(missing, 0, quantile).astype(np.int64), missing)
