@@ -1,0 +1,215 @@
+"""App latency in a real browser: headless Debian chromium driven by Playwright.
+
+The server is started as the browser tests start it (``streamlit run`` on a free port, file
+watcher off, a throwaway store, no ``IAF_DATA``), but here the clock starts when the process is
+launched. Chromium is started first, so its own start-up is not counted.
+
+*Cold start to first chart*: from launching ``streamlit run`` to the first Vega chart on the
+page with its marks drawn and the script finished (a fresh server, so the demo data are
+generated and analysed on this first visit, as a user's first visit after a restart does).
+
+*Indicator change*: the sidebar "Indicator" combobox is driven as a user drives it (click, type
+the code, click the option). The clock starts at the option's ``pointerdown`` event in the page
+and stops at the first animation frame after the last DOM change of the rerun, once the script
+has finished, no spinner or status widget shows, the chart itself changed, and the page has then
+been quiet for :data:`QUIET_MS` (the quiet wait is not counted). Both clocks are the page's
+``performance.now()``, so Playwright's own round trips are not counted either.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+from bench.measure import REPO, peak_bytes
+
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+    "--disable-quic",
+]
+VIEWPORT = {"width": 1600, "height": 1000}
+QUIET_MS = 300
+CHANGE_TIMEOUT_MS = 300_000
+SHOTS = REPO / "artifacts" / "bench"
+CHART = '[data-testid="stVegaLiteChart"]'
+
+_FIRST_CHART_JS = """() => {
+  const app = document.querySelector('[data-testid="stApp"]');
+  if (!app || app.getAttribute('data-test-script-state') !== 'notRunning') return false;
+  if (document.querySelector('[data-testid="stStatusWidget"], [data-testid="stSpinner"]'))
+    return false;
+  for (const c of document.querySelectorAll('[data-testid="stVegaLiteChart"]')) {
+    if (c.offsetParent === null) continue;
+    const marks = c.querySelectorAll('[role="graphics-symbol"]').length;
+    if (c.querySelector('svg, canvas') && marks > 0) return marks;
+  }
+  return false;
+}"""
+
+_ARM_JS = """() => {
+  const b = window.__bench = {t0: null, seq: 0, last: null, painted: null, paintedSeq: -1,
+                              chart: false};
+  const start = (e) => { if (b.t0 === null) b.t0 = e.timeStamp; };
+  document.addEventListener('pointerdown', start, {capture: true, once: true});
+  document.addEventListener('keydown', start, {capture: true, once: true});
+  b.obs = new MutationObserver((records) => {
+    if (b.t0 === null) return;
+    b.last = performance.now();
+    const seq = ++b.seq;
+    for (const r of records) {
+      const el = r.target.nodeType === 1 ? r.target : r.target.parentElement;
+      if (!el || !el.closest('[data-testid="stVegaLiteChart"]')) continue;
+      if (r.type === 'childList' || el instanceof SVGElement) b.chart = true;
+    }
+    // The first frame after this change has been painted when a task queued from its rAF runs.
+    requestAnimationFrame(() => setTimeout(() => {
+      if (seq === b.seq) { b.painted = performance.now(); b.paintedSeq = seq; }
+    }, 0));
+  });
+  b.obs.observe(document.body, {subtree: true, childList: true, attributes: true,
+                                characterData: true});
+}"""
+
+_DONE_JS = """(quiet) => {
+  const b = window.__bench;
+  if (!b || b.t0 === null || !b.chart || b.paintedSeq !== b.seq) return false;
+  const app = document.querySelector('[data-testid="stApp"]');
+  if (app.getAttribute('data-test-script-state') !== 'notRunning') return false;
+  if (document.querySelector('[data-testid="stStatusWidget"], [data-testid="stSpinner"]'))
+    return false;
+  if (performance.now() - b.last < quiet) return false;
+  b.obs.disconnect();
+  return {ms: b.painted - b.t0};
+}"""
+
+
+def _free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _healthy(url: str) -> bool:
+    try:
+        with urllib.request.urlopen(f"{url}/_stcore/health", timeout=2) as response:
+            return response.status == 200
+    except OSError:
+        return False
+
+
+@contextlib.contextmanager
+def server(script: str, workdir: Path, env: dict[str, str]) -> Iterator[tuple[str, Any, float]]:
+    """``streamlit run script``; yield (url, process, launch time on the perf_counter clock)."""
+    port = _free_port()
+    url = f"http://127.0.0.1:{port}"
+    full_env = {k: v for k, v in os.environ.items() if k != "IAF_DATA"}
+    full_env.update({"IAF_STORE": str(workdir / "store"), **env})
+    command = [
+        sys.executable, "-m", "streamlit", "run", script,
+        "--server.headless", "true",
+        "--server.port", str(port),
+        "--browser.gatherUsageStats", "false",
+        "--server.fileWatcherType", "none",
+    ]  # fmt: skip
+    log = (workdir / "streamlit.log").open("wb")
+    launched = time.perf_counter()
+    proc = subprocess.Popen(command, cwd=REPO, env=full_env, stdout=log, stderr=subprocess.STDOUT)
+    try:
+        deadline = time.monotonic() + 120
+        while not _healthy(url):
+            if proc.poll() is not None or time.monotonic() > deadline:
+                raise RuntimeError(f"streamlit did not start; see {workdir / 'streamlit.log'}")
+            time.sleep(0.05)
+        yield url, proc, launched
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait(timeout=30)
+        log.close()
+
+
+def _choose(page, typed: str) -> float:
+    """Pick the first "Indicator" option matching ``typed``; milliseconds to the redrawn page."""
+    box = page.locator('[data-testid="stSidebar"] input[role="combobox"][aria-label="Indicator"]')
+    box.click()
+    box.fill(typed)
+    option = page.get_by_role("option").filter(has_text=typed).first
+    option.wait_for(state="visible")
+    page.evaluate(_ARM_JS)
+    option.click()
+    done = page.wait_for_function(_DONE_JS, arg=QUIET_MS, polling=50, timeout=CHANGE_TIMEOUT_MS)
+    return float(done.json_value()["ms"])
+
+
+def measure(
+    *,
+    target: str,
+    data: str,
+    points: int,
+    codes: list[str],
+    changes: int,
+    cold_timeout: float,
+) -> dict[str, Any]:
+    """Cold start and ``changes`` indicator changes for the app (or the floor page)."""
+    from playwright.sync_api import sync_playwright
+
+    if target == "app":
+        script = "app.py"
+        query = f"?ind={codes[0]}" + (f"&data={data}" if data != "demo" else "")
+        first_path = f"/explorer{query}"
+        picks = [codes[1 + i % (len(codes) - 1)] for i in range(changes)]
+        env: dict[str, str] = {}
+    else:
+        script = "bench/floor_app.py"
+        first_path = "/"
+        picks = [f"option {1 + i % 59:02d}" for i in range(changes)]
+        env = {"BENCH_FLOOR_POINTS": str(points)}
+    name = f"{target}-{data}" if target == "app" else f"floor-{points}"
+    SHOTS.mkdir(parents=True, exist_ok=True)
+    with sync_playwright() as p, tempfile.TemporaryDirectory(prefix="iaf-bench-") as tmp:
+        chromium = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True)
+        try:
+            context = chromium.new_context(viewport=VIEWPORT)
+            page = context.new_page()
+            with server(script, Path(tmp), env) as (url, proc, launched):
+                healthy = time.perf_counter() - launched
+                page.goto(url + first_path, timeout=int(cold_timeout * 1000))
+                marks = page.wait_for_function(
+                    _FIRST_CHART_JS, polling="raf", timeout=int(cold_timeout * 1000)
+                ).json_value()
+                cold = time.perf_counter() - launched
+                page.screenshot(path=str(SHOTS / f"{name}-first.png"))
+                page.wait_for_timeout(1000)  # let the first page settle before timing changes
+                times = [_choose(page, typed) for typed in picks]
+                page.screenshot(path=str(SHOTS / f"{name}-last.png"))
+                server_peak = peak_bytes(proc.pid)
+                log_text = (Path(tmp) / "streamlit.log").read_text(errors="replace")
+        finally:
+            chromium.close()
+    return {
+        "cold_start_s": cold,
+        "server_ready_s": healthy,
+        "marks": int(marks),
+        "changes_ms": times,
+        "picks": picks,
+        "server_peak_bytes": server_peak,
+        "server_errors": log_text.count("Traceback"),
+    }
