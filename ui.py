@@ -11,6 +11,7 @@ from __future__ import annotations
 import argparse
 import logging
 import os
+import re
 import sys
 import uuid
 from pathlib import Path
@@ -105,7 +106,7 @@ def active_dataset() -> Dataset:
     try:
         return dataset_for(key)
     except InputError as exc:
-        st.warning(f"{exc}. Showing the demo data instead.", icon=":material/warning:")
+        st.warning(f"{md_text(exc)}. Showing the demo data instead.", icon=":material/warning:")
         st.session_state["data_active"] = DEMO_KEY
         if "data" in st.query_params:
             del st.query_params["data"]
@@ -153,6 +154,18 @@ def controls():
     return st.sidebar
 
 
+# The ASCII punctuation that can start markdown syntax (emphasis, links, code, HTML, entities,
+# headings, lists, tables, maths) plus ':' (Streamlit's :color[…] and :material/…: directives);
+# CommonMark lets a backslash escape each of them. Commas, quotes and ';' stay as they are.
+_MARKDOWN_SPECIAL = re.compile(r"([\\`*_{}\[\]()<>#+\-.!|~:$&^=])")
+
+
+def md_text(value: object) -> str:
+    """``value`` as literal text inside markdown: names from files never become formatting,
+    links or directives (``**x**``, ``[a](javascript:…)``, ``:red[x]``, ``<script>``)."""
+    return _MARKDOWN_SPECIAL.sub(r"\\\1", str(value))
+
+
 def frame(page) -> None:
     ds = active_dataset()
     if ds.synthetic:
@@ -167,7 +180,7 @@ def frame(page) -> None:
             st.rerun()
         return
     with st.sidebar:
-        st.caption(f"Dataset: **{ds.name}** ({len(ds.values):,} values)")
+        st.caption(f"Dataset: **{md_text(ds.name)}** ({len(ds.values):,} values)")
         if st.button(
             "Presentation mode",
             icon=":material/open_in_full:",
@@ -184,7 +197,7 @@ def run_page(page) -> None:
     except ScriptControlException:
         raise
     except InputError as exc:
-        st.error(str(exc), icon=":material/error:")
+        st.error(md_text(exc), icon=":material/error:")
     except Exception:
         error_id = uuid.uuid4().hex[:8]
         log.exception("unexpected error %s on page %s", error_id, getattr(page, "title", "?"))
@@ -334,8 +347,10 @@ def follow_mergers(ds: Dataset) -> None:
         successor, when = merged
         names = ds.areas.set_index("code")["name"]
         st.info(
-            f"{names.get(area, area)} ({area}) merged into {names.get(successor, successor)} "
-            f"({successor}) on {when}; its history is shown on the successor's footprint.",
+            md_text(
+                f"{names.get(area, area)} ({area}) merged into {names.get(successor, successor)} "
+                f"({successor}) on {when}; its history is shown on the successor's footprint."
+            ),
             icon=":material/merge:",
         )
         st.query_params["area"] = successor

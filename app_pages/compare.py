@@ -56,7 +56,7 @@ with ui.controls():
 peer_info = ui.get_view("peer_set", area=area, kind=kind, custom=tuple(chosen))
 peers = peer_info["peers"]
 name = names.get(area, area)
-st.header(f"{name} and {len(peers)} peers: {group}")
+st.header(ui.md_text(f"{name} and {len(peers)} peers: {group}"))
 if not peers:
     st.info("No peers in this set: pick another kind of peer group or hand-pick some.")
     st.stop()
@@ -72,7 +72,7 @@ else:
     ui.download_table(rows, f"compare_{area}_{group}", key="compare_dl")
 
 with st.expander("Why these peers?", expanded=kind == "similar10"):
-    st.write(peer_info["explanation"])
+    st.markdown(ui.md_text(peer_info["explanation"]))
     if len(peer_info["why"]):
         st.dataframe(peer_info["why"], hide_index=True)
 ui.share_link("compare", area=area, peers=kind, across=group, period=period)

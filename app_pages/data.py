@@ -29,12 +29,41 @@ choice = st.radio(
     "Dataset in use",
     options,
     index=options.index(current) if current in options else 0,
-    format_func=lambda k: labels.get(k, k),
+    # Radio options are markdown: a dataset's name is the user's text, so escape it.
+    format_func=lambda k: ui.md_text(labels.get(k, k)),
     key="data_choice",
 )
 if choice != current:
     ui.set_active(choice)
     st.rerun()
+
+st.header("Saved datasets")
+if not saved:
+    st.write("None yet.")
+for info in saved:
+    c1, c2 = st.columns([4, 1])
+    c1.markdown(ui.md_text(labels[info.id]))
+    if c2.button("Delete", key=f"del_{info.id}"):
+        st.session_state["data_confirm_delete"] = info.id
+
+pending = st.session_state.get("data_confirm_delete")
+if pending:
+
+    @st.dialog("Delete this dataset?")
+    def _confirm() -> None:
+        st.markdown(ui.md_text(f"“{labels.get(pending, pending)}” will be removed from the store."))
+        if st.button("Delete", type="primary", key="del_yes"):
+            store.delete(pending)
+            if ui.dataset_key() == pending:
+                ui.set_active(ui.DEMO_KEY)
+            ui.flash(ui.md_text(f"Deleted “{labels.get(pending, pending)}”."))
+            del st.session_state["data_confirm_delete"]
+            st.rerun()
+        if st.button("Keep it", key="del_no"):
+            del st.session_state["data_confirm_delete"]
+            st.rerun()
+
+    _confirm()
 
 st.header("Add data")
 kind = st.radio(
@@ -128,7 +157,7 @@ try:
             f"**{report.n_rejected:,}** rejected."
         )
         for p in report.problems:
-            (st.error if p.severity == "error" else st.warning)(p.message)
+            (st.error if p.severity == "error" else st.warning)(ui.md_text(p.message))
         if report.n_rejected:
             st.dataframe(report.rejected, hide_index=True, height=240)
             ui.download_table(report.rejected, f"rejected_rows_{upload.name}", key="rej_dl")
@@ -151,7 +180,7 @@ try:
                 )
                 info = store.save(ds, name)
                 ui.set_active(info.id)
-                ui.flash(f"Saved “{info.name}” and switched to it.")
+                ui.flash(ui.md_text(f"Saved “{info.name}” and switched to it."))
                 st.rerun()
     elif kind == "areas":
         areas = ui.upload_areas(data, upload.name)
@@ -163,7 +192,9 @@ try:
             values, _ = sources.codes_as_in_areas(active.values, areas)
             info = store.save(dataclasses.replace(active, values=values, areas=areas), active.name)
             ui.set_active(info.id)
-            ui.flash(f"Areas attached: saved as a new version of “{info.name}”, now in use.")
+            ui.flash(
+                ui.md_text(f"Areas attached: saved as a new version of “{info.name}”, now in use.")
+            )
             st.rerun()
     else:
         known = tuple(sorted(active.areas["code"].astype(str)))
@@ -178,36 +209,12 @@ try:
 
             info = store.save(dataclasses.replace(active, boundaries=b.geojson), active.name)
             ui.set_active(info.id)
-            ui.flash(f"Boundaries attached: saved as a new version of “{info.name}”, now in use.")
+            ui.flash(
+                ui.md_text(
+                    f"Boundaries attached: saved as a new version of “{info.name}”, now in use."
+                )
+            )
             st.rerun()
 except InputError as exc:
-    st.error(f"This file was not loaded: {exc}", icon=":material/error:")
+    st.error(f"This file was not loaded: {ui.md_text(exc)}", icon=":material/error:")
     st.caption("Nothing already loaded has changed.")
-
-st.header("Saved datasets")
-if not saved:
-    st.write("None yet.")
-for info in saved:
-    c1, c2 = st.columns([4, 1])
-    c1.write(labels[info.id])
-    if c2.button("Delete", key=f"del_{info.id}"):
-        st.session_state["data_confirm_delete"] = info.id
-
-pending = st.session_state.get("data_confirm_delete")
-if pending:
-
-    @st.dialog("Delete this dataset?")
-    def _confirm() -> None:
-        st.write(f"“{labels.get(pending, pending)}” will be removed from the store.")
-        if st.button("Delete", type="primary", key="del_yes"):
-            store.delete(pending)
-            if ui.dataset_key() == pending:
-                ui.set_active(ui.DEMO_KEY)
-            ui.flash(f"Deleted “{labels.get(pending, pending)}”.")
-            del st.session_state["data_confirm_delete"]
-            st.rerun()
-        if st.button("Keep it", key="del_no"):
-            del st.session_state["data_confirm_delete"]
-            st.rerun()
-
-    _confirm()

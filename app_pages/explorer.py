@@ -56,9 +56,9 @@ with ui.controls():
 
 ind = by_code[code]
 focus = st.query_params.get("area", "")
-st.header(f"{ind.code} {ind.name}")
+st.header(ui.md_text(f"{ind.code} {ind.name}"))
 st.caption(
-    f"{ind.definition} Unit: {ind.unit}; **{ind.polarity_words}**; "
+    f"{ui.md_text(ind.definition)} Unit: {ui.md_text(ind.unit)}; **{ind.polarity_words}**; "
     f"{ind.frequency.replace('_', ' ')}; value type: {ind.value_type}."
 )
 

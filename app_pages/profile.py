@@ -39,7 +39,7 @@ with ui.controls():
     )
 
 name = names.get(area, area)
-st.header(f"{name} ({area})")
+st.header(ui.md_text(f"{name} ({area})"))
 info = areas.loc[areas["code"] == area].iloc[0] if area in names else None
 if info is not None:
     facts = [
@@ -49,11 +49,11 @@ if info is not None:
         if info["population"] == info["population"]
         else "",
     ]
-    st.caption(" · ".join(f for f in facts if f))
+    st.caption(ui.md_text(" · ".join(f for f in facts if f)))
 rows = ui.get_view("profile", area=area, period=period, comparator=comparator)
 if rows.empty:
     st.warning(
-        f"No data for {name} on or before {period}. If it merged into another CCG, "
+        f"No data for {ui.md_text(name)} on or before {period}. If it merged into another CCG, "
         "pick the successor: its profile carries the combined history."
     )
     st.stop()

@@ -48,12 +48,16 @@ with ui.controls():
 
 ind = by_code[code]
 name = names.get(area, area)
-st.header(f"{ind.code} {ind.short_name} — {name}")
+st.header(ui.md_text(f"{ind.code} {ind.short_name} — {name}"))
 sv = ui.get_view(
     "spc_view", area=area, indicator=code, rebase=tuple(rebase), target=target, rules=rules
 )
 if "reason" in sv:
-    st.info(f"No SPC chart: {sv['reason']}. If {name} merged, its successor carries the data.")
+    st.info(
+        ui.md_text(
+            f"No SPC chart: {sv['reason']}. If {name} merged, its successor carries the data."
+        )
+    )
 else:
     chart = charts.spc_chart(
         sv["points"],
@@ -78,7 +82,7 @@ else:
     with st.expander("Table of the chart"):
         st.dataframe(sv["points"], hide_index=True)
 
-st.subheader(f"All of {name}'s indicators")
+st.subheader(ui.md_text(f"All of {name}'s indicators"))
 sm = ui.get_view("small_multiples", area=area)
 finding = f"Every indicator for {name} over time, coloured by SPC point type."
 st.altair_chart(
@@ -97,7 +101,7 @@ if sel and sel["selection"]["rows"]:
     ui.go("app_pages/trends.py", area=r["area_code"], ind=r["indicator"])
 ui.download_table(changes, "special_cause_latest", key="changes_dl")
 
-st.subheader(f"National trend: {ind.short_name}")
+st.subheader(ui.md_text(f"National trend: {ind.short_name}"))
 nat = ui.get_view("national_trend", indicator=code)
 finding = f"England value of {ind.short_name} over time ({ind.polarity_words})."
 st.altair_chart(

@@ -187,3 +187,27 @@ def test_unexpected_error_shows_an_error_id_not_a_traceback():
     message = at.error[0].value
     assert "error id" in message
     assert "secret internal detail" not in message
+
+
+@pytest.mark.parametrize(
+    "name",
+    [
+        "**bold** _it_ `code`",
+        "[x](javascript:alert(1))",
+        "<script>alert(1)</script> &lt;",
+        ":red[r] :material/home:",
+        "# heading",
+        "1. list",
+        "$x^2$ | a | b |",
+        r"back\slash",
+    ],
+)
+def test_names_from_files_are_escaped_for_markdown(name):
+    import re
+
+    import ui
+
+    escaped = ui.md_text(name)
+    # Every markdown-significant character is backslash-escaped, and unescaping gives the name.
+    assert re.sub(r"\\(.)", r"\1", escaped) == name
+    assert not re.search(r"(?<!\\)[*_`\[\]()<>#:$|&]", escaped.replace("\\\\", "")), escaped

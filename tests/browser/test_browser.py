@@ -250,7 +250,9 @@ def good_csv() -> bytes:
 
 
 def test_good_upload_is_saved_and_still_listed_after_reload(page: Page):
-    saved_name = "Browser test 123a"
+    # A name carrying markdown, a javascript: link, HTML and a Streamlit directive must show as
+    # typed: names from users and files are text, never formatting or code.
+    saved_name = "Test 123a **bold** [x](javascript:alert(1)) <b>h</b> :red[r]"
     open_app(page, "/data")
     upload(page, "ten_areas_123a.csv", good_csv())
     expect(main(page)).to_contain_text("60 of 60 rows loaded")
@@ -273,6 +275,8 @@ def test_good_upload_is_saved_and_still_listed_after_reload(page: Page):
     expect(main(page).get_by_text(listing).first).to_be_visible()
     shot(page, "test_good_upload_is_saved_and_still_listed_after_reload_reloaded")
 
+    assert page.locator("a[href^='javascript']").count() == 0
+    assert main(page).locator("strong", has_text="bold").count() == 0
     assert f"Dataset: {saved_name} (60 values)" in in_use, (
         f"after 'Save dataset' the app should switch to {saved_name!r}; the sidebar says {in_use!r}"
     )
