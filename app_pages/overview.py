@@ -81,8 +81,8 @@ picked = st.dataframe(
     height=280,
     column_config={
         # Pixel widths that fit all six priorities and "Requires improvement" on a 1600-px screen.
-        "area_code": st.column_config.TextColumn("Code", width=60, pinned=True),
-        "area_name": st.column_config.TextColumn("Area", width=230, pinned=True),
+        "area_code": st.column_config.TextColumn("Code", width=60),
+        "area_name": st.column_config.TextColumn("Area", width=230),
         **{g: st.column_config.TextColumn(g, width=150) for g in pivot.columns[2:]},
     },
 )
