@@ -9,7 +9,7 @@ from iaf.analysis import COMPARATORS
 st.title("CCG profile")
 ds = ui.active_dataset()
 ui.follow_mergers(ds)
-areas = ds.areas.loc[ds.areas["code"].isin(ds.values["area_code"].astype(str).unique())]
+areas = ds.areas.loc[ds.areas["code"].isin(ui.codes_with_data())]
 names = dict(zip(areas["code"], areas["name"], strict=True))
 codes = sorted(names, key=lambda c: names[c])
 labels = list(ui.get_view("period_options")["period"])
