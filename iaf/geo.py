@@ -42,6 +42,7 @@ __all__ = [
 MAX_BOUNDARY_BYTES = 50 * 1024 * 1024
 _CODE_NAME = re.compile(r"(cd|code)$", re.IGNORECASE)
 _NAME_NAME = re.compile(r"(nm|name)$", re.IGNORECASE)
+_FLOAT_MAX = float(np.finfo(np.float64).max)  # a Python float compares exactly with any int
 
 
 @dataclass(frozen=True)
@@ -150,7 +151,11 @@ def _check_ring(ring: Any, where: str) -> np.ndarray:
             or not all(isinstance(v, int | float) and not isinstance(v, bool) for v in pos)
         ):
             raise InputError(f"{where}, point {p}: {str(pos)[:40]} is not a [lon, lat] position")
-    arr = np.asarray([pos[:2] for pos in ring], dtype="float64")
+    # JSON integers are unbounded; one beyond float range is as bad as a projected coordinate.
+    arr = np.asarray(
+        [[v if abs(v) <= _FLOAT_MAX else math.inf for v in pos[:2]] for pos in ring],
+        dtype="float64",
+    )
     bad = ~np.isfinite(arr).all(axis=1) | (np.abs(arr[:, 0]) > 180) | (np.abs(arr[:, 1]) > 90)
     if bad.any():
         p = int(np.flatnonzero(bad)[0])
@@ -250,7 +255,7 @@ def load_boundaries(
         geom = f.get("geometry")
         if not isinstance(geom, Mapping) or geom.get("type") is None:
             raise InputError(f"{label} has no geometry")
-        if geom["type"] not in {"Polygon", "MultiPolygon"}:
+        if not isinstance(geom["type"], str) or geom["type"] not in {"Polygon", "MultiPolygon"}:
             raise InputError(
                 f"{label} is a {str(geom['type'])[:30]}, not a Polygon or MultiPolygon"
             )

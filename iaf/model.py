@@ -379,10 +379,18 @@ def validate_values(
            "zero denominator", "denominator")  # fmt: skip
     reject(prop & ((val < 0) | (val > mult)), "proportion_range",
            "proportion outside 0 to 100%", "value")  # fmt: skip
+    # The value shown is the one given, else numerator / denominator: check that one, so a
+    # value worked out from counts is never infinite (a score over a zero denominator, an
+    # overflow) and always lies inside the file's own confidence limits.
+    computed = num / den * mult
+    shown = val.where(val.notna(), computed)
+    reject(np.isinf(shown.to_numpy()), "infinite",
+           "numerator / denominator is infinite (a zero or tiny denominator, or a huge "
+           "numerator)", "value")  # fmt: skip
     for level in ("95", "998"):
         lo, hi = frame[f"lower_{level}"], frame[f"upper_{level}"]
         reject(lo > hi, "ci_order", f"lower {level} limit above upper limit", f"lower_{level}")
-        outside = (val < lo - 1e-9 * val.abs()) | (val > hi + 1e-9 * val.abs())
+        outside = (shown < lo - 1e-9 * shown.abs()) | (shown > hi + 1e-9 * shown.abs())
         reject(outside, "ci_outside", f"value outside its {level} confidence interval", "value")
 
     # Duplicates (after periods are canonical, so "2016/17 Q1" and "2016/17 q1" collide)
@@ -392,8 +400,7 @@ def validate_values(
 
     # Values from counts; suppression
     keep = reasons == ""
-    computed = num / den * mult
-    frame["value"] = val.where(val.notna(), computed)
+    frame["value"] = shown
     differs = (
         keep
         & val.notna()

@@ -150,7 +150,9 @@ def _wilson(x: np.ndarray, n: np.ndarray, levels: np.ndarray) -> tuple[np.ndarra
         root = z * np.sqrt(z**2 + 4 * x * (1 - (x / n)))
         lower = (2 * x + z**2 - root) / 2 / (n + z**2)
         upper = (2 * x + z**2 + root) / 2 / (n + z**2)
-    return lower, upper
+    # The interval lies within [0, 1] (exactly 1 at x = n), but rounding can leave the upper
+    # limit an ulp above 1 (x = n = 64 at 95%: 1.0000000000000002), i.e. above 100%.
+    return np.clip(lower, 0, 1), np.clip(upper, 0, 1)
 
 
 def _byars(x: np.ndarray, levels: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
