@@ -10,6 +10,8 @@ import argparse
 import io
 import logging
 import sys
+import tempfile
+import traceback
 import uuid
 from collections.abc import Sequence
 from pathlib import Path
@@ -36,7 +38,9 @@ def _read_csv(path: str) -> pd.DataFrame:
         )
     except UnicodeDecodeError as exc:
         raise InputError(f"{path}: not UTF-8 text ({exc.reason} at byte {exc.start})") from None
-    except (pd.errors.ParserError, pd.errors.EmptyDataError) as exc:
+    except pd.errors.EmptyDataError:
+        raise InputError(f"{path} is empty: it has no header and no rows") from None
+    except pd.errors.ParserError as exc:
         raise InputError(f"{path}: not a readable CSV file ({exc})") from None
 
 
@@ -103,14 +107,27 @@ def cmd_validate(args: argparse.Namespace) -> int:
     return 0
 
 
+# The spec and --help write ``--map area=COL``; the loader's target is ``area_code``.
+_MAP_ALIASES = {"area": "area_code"}
+
+
 def _parse_mapping(items: Sequence[str] | None) -> dict[str, object]:
     mapping: dict[str, object] = {}
     for item in items or []:
         if "=" not in item:
             raise InputError(f"--map {item!r}: expected TARGET=COLUMN (or TARGET=fixed:VALUE)")
         target, column = (s.strip() for s in item.split("=", 1))
+        target = _MAP_ALIASES.get(target, target)
         mapping[target] = {"fixed": column[6:]} if column.startswith("fixed:") else column
     return mapping
+
+
+def _percent(text: str) -> float:
+    """``--confidence 95`` → 0.95; a usage error (not an internal error) for ``abc``."""
+    try:
+        return float(text) / 100
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a percentage such as 95") from None
 
 
 def cmd_ci(args: argparse.Namespace) -> int:
@@ -118,7 +135,7 @@ def cmd_ci(args: argparse.Namespace) -> int:
 
     frame = _read_csv(args.file)
     _need(frame, args.file, args.numerator, args.denominator)
-    levels = tuple(float(c) / 100 for c in args.confidence)
+    levels = tuple(args.confidence)
     value_type = "proportion" if args.method == "wilson" else "rate"
     result = ci.indicator_cis(
         _numeric(frame, args.numerator, args.file),
@@ -192,8 +209,16 @@ def cmd_spc(args: argparse.Namespace) -> int:
         }
     )
     rebase = None
-    if args.rebase:
-        rebase = [pd.Timestamp(r) if as_dates.notna().all() else r for r in args.rebase]
+    if args.rebase and as_dates.notna().all():
+        parsed = pd.to_datetime(pd.Series(args.rebase), errors="coerce", format="mixed")
+        if parsed.isna().any():
+            bad = ", ".join(repr(r) for r in pd.Series(args.rebase)[parsed.isna()])
+            raise InputError(
+                f"--rebase {bad}: not a date, and the periods in column {args.period!r} are dates"
+            )
+        rebase = list(parsed)
+    elif args.rebase:
+        rebase = list(args.rebase)
     points = spc.xmr(
         data,
         improvement=args.improvement,
@@ -228,6 +253,14 @@ def cmd_trend(args: argparse.Namespace) -> int:
         raise InputError("trend needs --value COL, or --numerator COL and --denominator COL")
     _need(frame, args.file, args.series, args.period, args.value, args.numerator, args.denominator)
     data = pd.DataFrame({"series": frame[args.series].astype(str), "t": frame[args.period]})
+    # Ranks stand in for time below, so a repeated period would silently become two points.
+    repeated = data.duplicated(["series", "t"], keep=False).to_numpy()
+    if repeated.any():
+        rows = ", ".join(str(i + 2) for i in np.flatnonzero(repeated)[:5])
+        raise InputError(
+            f"{args.file}: a period repeats within a series (columns {args.series!r}, "
+            f"{args.period!r}) in rows {rows}"
+        )
     if args.numerator:
         data["numerator"] = _numeric(frame, args.numerator, args.file)
         data["denominator"] = _numeric(frame, args.denominator, args.file)
@@ -313,7 +346,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--numerator", required=True)
     p.add_argument("--denominator", required=True)
     p.add_argument("--method", choices=["wilson", "poisson"], default="wilson")
-    p.add_argument("--confidence", nargs="+", default=["95", "99.8"])
+    p.add_argument("--confidence", nargs="+", type=_percent, default=[0.95, 0.998])
     p.add_argument("--multiplier", type=float, default=1.0)
     p.add_argument("--output")
     p.set_defaults(func=cmd_ci)
@@ -376,8 +409,16 @@ def main(argv: Sequence[str] | None = None) -> int:
         return EXIT_BAD_INPUT
     except BrokenPipeError:
         return 0
-    except Exception:  # an unexpected error is a bug: log it, show an id, not a traceback
+    except Exception:  # an unexpected error is a bug: keep its traceback, show an id
         error_id = uuid.uuid4().hex[:8]
-        log.exception("internal error %s", error_id)
-        print(f"internal error (id {error_id}); please report it", file=sys.stderr)
+        # Not log.exception: with logging unconfigured, Python's last-resort handler prints the
+        # traceback on stderr, which the CLI promises never to show; DEBUG logging still gets it.
+        log.debug("internal error %s", error_id, exc_info=True)
+        where = Path(tempfile.gettempdir()) / f"iaf-error-{error_id}.txt"
+        try:
+            where.write_text(traceback.format_exc(), encoding="utf-8")
+            detail = f"; details in {where}"
+        except OSError:
+            detail = ""
+        print(f"internal error (id {error_id}{detail}); please report it", file=sys.stderr)
         return EXIT_INTERNAL
