@@ -321,14 +321,16 @@ def upload_values(data: bytes, name: str, fmt: str, mapping: tuple, sheet: str |
 def upload_boundaries(data: bytes, name: str, known: tuple[str, ...]):
     from iaf import geo
 
-    return geo.load_boundaries(data, name=name, known_codes=set(known) or None)
+    return geo.load_boundaries(
+        data, name=name, known_codes=set(known) or None, max_bytes=upload_limit_bytes()
+    )
 
 
 @st.cache_data(max_entries=8, show_spinner="Reading the areas lookup…")
 def upload_areas(data: bytes, name: str):
     from iaf import loaders
 
-    return loaders.load_areas(data, name=name)
+    return loaders.load_areas(data, name=name, max_bytes=upload_limit_bytes())
 
 
 def set_active(key: str) -> None:

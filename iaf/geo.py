@@ -110,12 +110,9 @@ def _read_json(source: Any, name: str, max_bytes: int) -> Any:
             raise InputError(f"{name}: file not found ({path})") from None
         data = b""
     if size > max_bytes:
-        from iaf.loaders import human_size
+        from iaf.loaders import over_limit
 
-        raise InputError(
-            f"{name} is {human_size(size)}, over the {human_size(max_bytes)} limit for a "
-            "boundary file"
-        )
+        raise InputError(f"{name} is {over_limit(size, max_bytes)} for a boundary file")
     if not isinstance(source, bytes | bytearray | memoryview):
         data = path.read_bytes()
     if not data.strip():

@@ -115,14 +115,19 @@ def human_size(n: int) -> str:
     return f"{n / 1024 / 1024:,.1f} MB"
 
 
+def over_limit(n: int, limit: int) -> str:
+    """``"51.0 MB, over the 50.0 MB limit"``, in bytes when rounding would make them look equal."""
+    size, cap = human_size(n), human_size(limit)
+    if size == cap:
+        size, cap = f"{n:,} bytes", f"{limit:,}-byte"
+    return f"{size}, over the {cap} limit"
+
+
 def _get_bytes(source: Source, name: str, max_bytes: int) -> bytes:
     if isinstance(source, bytes | bytearray | memoryview):
         data = bytes(source)
         if len(data) > max_bytes:
-            raise InputError(
-                f"{name} is {human_size(len(data))}, over the {human_size(max_bytes)} limit "
-                "for one file"
-            )
+            raise InputError(f"{name} is {over_limit(len(data), max_bytes)} for one file")
         return data
     path = Path(source)
     try:
@@ -134,9 +139,7 @@ def _get_bytes(source: Source, name: str, max_bytes: int) -> bytes:
     if path.is_dir():
         raise InputError(f"{name} is a folder, not a file")
     if size > max_bytes:
-        raise InputError(
-            f"{name} is {human_size(size)}, over the {human_size(max_bytes)} limit for one file"
-        )
+        raise InputError(f"{name} is {over_limit(size, max_bytes)} for one file")
     return path.read_bytes()
 
 
@@ -406,10 +409,7 @@ def _check_zip(data: bytes, name: str, max_bytes: int) -> None:
         )
     total = sum(i.file_size for i in infos)
     if total > max_bytes:
-        raise InputError(
-            f"{name}: the workbook unpacks to {human_size(total)}, over the "
-            f"{human_size(max_bytes)} limit"
-        )
+        raise InputError(f"{name}: the workbook unpacks to {over_limit(total, max_bytes)}")
     for info in infos:
         ratio = info.file_size / max(info.compress_size, 1)
         if ratio > MAX_COMPRESSION_RATIO and info.file_size > 1024 * 1024:
@@ -952,7 +952,11 @@ def _share(series: pd.Series, pattern: re.Pattern[str]) -> float:
 
 
 def load_areas(
-    source: Source, *, name: str, mapping: Mapping[str, str] | None = None
+    source: Source,
+    *,
+    name: str,
+    mapping: Mapping[str, str] | None = None,
+    max_bytes: int = MAX_BYTES,
 ) -> pd.DataFrame:
     """Load an area lookup (codes, names, peers …) as the canonical areas table.
 
@@ -960,9 +964,9 @@ def load_areas(
     region, stp, population, peers) the code column is found from the values: a column of
     unique ODS codes (``00C``, ``D4U1Y``) is preferred as ``code``, and a column of ONS codes
     (``E38000001``) is kept as ``ons_code``. RightCare ``similar_ccg_1..10`` columns become
-    ``peers`` (``;``-separated, in order).
+    ``peers`` (``;``-separated, in order). Files over ``max_bytes`` are refused.
     """
-    frame = read_table(source, name=name)
+    frame = read_table(source, name=name, max_bytes=max_bytes)
     lookup = _column_lookup(frame)
     cols: dict[str, str] = {}
     if mapping:

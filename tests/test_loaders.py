@@ -361,3 +361,19 @@ def test_load_values_arbitrary_text_only_input_error(text: str) -> None:
         return
     r = result.report
     assert r.n_loaded + r.n_rejected == r.n_input_rows
+
+
+def test_size_limits_name_bytes_when_rounding_would_hide_the_excess() -> None:
+    limit = 50 * 1024 * 1024
+    assert loaders.over_limit(limit + 5, limit) == (
+        "52,428,805 bytes, over the 52,428,800-byte limit"
+    )
+    assert loaders.over_limit(51 * 1024 * 1024, limit) == "51.0 MB, over the 50.0 MB limit"
+
+
+def test_areas_lookup_refuses_a_file_over_the_given_limit() -> None:
+    data = b"code,name\n" + b"00C,NHS Darlington CCG\n" * 100
+    with pytest.raises(
+        InputError, match=r"^areas.csv is 2.3 KB, over the 1,000 bytes limit for one file$"
+    ):
+        loaders.load_areas(data, name="areas.csv", max_bytes=1000)
