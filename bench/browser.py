@@ -55,8 +55,16 @@ _FIRST_CHART_JS = """() => {
     return false;
   for (const c of document.querySelectorAll('[data-testid="stVegaLiteChart"]')) {
     if (c.offsetParent === null) continue;
-    const marks = c.querySelectorAll('[role="graphics-symbol"]').length;
-    if (c.querySelector('svg, canvas') && marks > 0) return marks;
+    // SVG: count the point marks (one path per item of a symbol mark; legend symbols are
+    // role-legend-symbol). Streamlit draws large charts on a canvas instead, which has no
+    // marks to count: then take the number of areas from the chart's ARIA label.
+    const marks = c.querySelectorAll('g.mark-symbol.role-mark path').length;
+    if (c.querySelector('svg') && marks > 0) return {marks: marks, renderer: 'svg'};
+    const canvas = c.querySelector('canvas');
+    if (canvas && canvas.width > 0) {
+      const m = (c.getAttribute('aria-label') || '').match(/([0-9][0-9,]*) areas/);
+      return {marks: m ? Number(m[1].replace(/,/g, '')) : -1, renderer: 'canvas'};
+    }
   }
   return false;
 }"""
@@ -192,7 +200,7 @@ def measure(
             with server(script, Path(tmp), env) as (url, proc, launched):
                 healthy = time.perf_counter() - launched
                 page.goto(url + first_path, timeout=int(cold_timeout * 1000))
-                marks = page.wait_for_function(
+                first = page.wait_for_function(
                     _FIRST_CHART_JS, polling="raf", timeout=int(cold_timeout * 1000)
                 ).json_value()
                 cold = time.perf_counter() - launched
@@ -207,7 +215,8 @@ def measure(
     return {
         "cold_start_s": cold,
         "server_ready_s": healthy,
-        "marks": int(marks),
+        "marks": int(first["marks"]),
+        "renderer": first["renderer"],
         "changes_ms": times,
         "picks": picks,
         "server_peak_bytes": server_peak,

@@ -163,6 +163,7 @@ class Bench:
             "p50": median([percentile(c, 50) / 1000 for c in changes]),
             "p95": median([percentile(c, 95) / 1000 for c in changes]),
             "marks": runs[0]["marks"],
+            "renderer": runs[0]["renderer"],
             "server_peak": max(r["server_peak_bytes"] for r in runs),
             "errors": sum(r["server_errors"] for r in runs),
             "n": len(changes[0]),
@@ -181,11 +182,17 @@ class Bench:
             app = self.browser_runs(
                 "--target", "app", "--data", data, "--codes", ",".join(codes), "--changes", changes
             )
+            if app["marks"] <= 0:
+                raise RuntimeError("could not tell how many points the app's funnel chart drew")
             print(f"browser, floor page with {app['marks']:,} points …", flush=True)
             floor = self.browser_runs(
                 "--target", "floor", "--points", str(app["marks"]), "--changes", changes
             )
             tag = scale.upper()
+            self.notes.append(
+                f"{tag} scale: the app's funnel chart drew {app['marks']:,} points "
+                f"({app['renderer']}); the floor drew {floor['marks']:,} ({floor['renderer']})."
+            )
             self.add("browser", f"App cold start to first chart, {tag} scale", _s(app["cold"]))
             self.add(
                 "browser",
