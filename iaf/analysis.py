@@ -57,11 +57,37 @@ class Analysis:
     options: Options = field(default_factory=Options)
     indicator_rows: dict[str, tuple[int, int]] = field(default_factory=dict)
     periods: pd.DataFrame | None = None
+    # Figures derived on first use and kept (e.g. each as-of date's latest rows): the app
+    # shares one Analysis across pages, so each is worked out once, not on every click.
+    _memo: dict[Any, Any] = field(default_factory=dict, compare=False, repr=False)
 
     def rows_of(self, indicator: str) -> pd.DataFrame:
         """The results rows of one indicator (a slice of the sorted frame)."""
         start, stop = self.indicator_rows.get(str(indicator), (0, 0))
         return self.results.iloc[start:stop]
+
+    def latest_positions(self, as_of: pd.Timestamp) -> np.ndarray:
+        """Row positions of each indicator's latest period ending on or before ``as_of``
+        (the rows ``latest_per_indicator`` keeps), in results order; computed once per date."""
+        memo = self.__dict__.setdefault("_memo", {})
+        key = ("latest", pd.Timestamp(as_of))
+        if key not in memo:
+            memo[key] = self._latest_positions(pd.Timestamp(as_of))
+        return memo[key]
+
+    def _latest_positions(self, as_of: pd.Timestamp) -> np.ndarray:
+        res = self.results
+        if not self.indicator_rows:
+            keep = res.index.isin(latest_per_indicator(res, as_of).index)
+            return np.flatnonzero(keep)
+        end = res["period_end"].to_numpy()
+        parts = []
+        for start, stop in self.indicator_rows.values():
+            block = end[start:stop]
+            ok = block <= np.datetime64(as_of)
+            if ok.any():
+                parts.append(start + np.flatnonzero(ok & (block == block[ok].max())))
+        return np.sort(np.concatenate(parts)) if parts else np.zeros(0, dtype=np.int64)
 
 
 def _indicator_table(dataset: Dataset) -> pd.DataFrame:

@@ -78,25 +78,66 @@ def _area_rows(result: Analysis, area: str) -> pd.DataFrame:
     return _plain(result.results.iloc[_area_positions(result, area)])
 
 
-def _latest(result: Analysis, as_of: pd.Timestamp) -> pd.DataFrame:
-    """latest_per_indicator on the sorted results, by reductions over the indicator blocks."""
+def _latest(
+    result: Analysis, as_of: pd.Timestamp, columns: list[str] | None = None
+) -> pd.DataFrame:
+    """latest_per_indicator on the sorted results: the rows' positions are worked out once per
+    date; ``columns`` (all when None) are picked before any text conversion."""
     res = result.results
-    if not result.indicator_rows:
-        return _plain(latest_per_indicator(res, as_of))
-    end = res["period_end"].to_numpy()
-    eligible = end <= np.datetime64(as_of)
-    keep = np.zeros(len(res), dtype=bool)
-    for start, stop in result.indicator_rows.values():
-        ok = eligible[start:stop]
-        if ok.any():
-            last = end[start:stop][ok].max()
-            keep[start:stop] = ok & (end[start:stop] == last)
-    return _plain(res.loc[keep])
+    if not hasattr(result, "latest_positions"):
+        rows = latest_per_indicator(res, as_of)
+        return _plain(rows if columns is None else rows[columns])
+    pos = result.latest_positions(as_of)
+    cols = slice(None) if columns is None else res.columns.get_indexer(columns)
+    return _plain(res.iloc[pos, cols])
+
+
+def _latest_where(
+    result: Analysis,
+    as_of: pd.Timestamp,
+    keep: dict[str, object],
+    columns: list[str] | None = None,
+) -> pd.DataFrame:
+    """The latest rows whose ``column`` is among ``keep[column]`` (each condition a list of
+    labels, or one label): the mask is found on the categorical rows, so only the kept rows
+    are converted to text."""
+    res = result.results
+    if not hasattr(result, "latest_positions"):
+        rows = _latest(result, as_of, columns)
+        return rows.loc[_mask(rows, keep)]
+    pos = result.latest_positions(as_of)
+    mask = _mask(res.iloc[pos, res.columns.get_indexer(list(keep))], keep)
+    cols = slice(None) if columns is None else res.columns.get_indexer(columns)
+    return _plain(res.iloc[pos[mask], cols])
+
+
+def _mask(rows: pd.DataFrame, keep: dict[str, object]) -> np.ndarray:
+    mask = np.ones(len(rows), dtype=bool)
+    for col, labels in keep.items():
+        wanted = [labels] if isinstance(labels, str) else list(labels)
+        mask &= rows[col].isin(wanted).to_numpy(dtype=bool, na_value=False)
+    return mask
 
 
 def _indicator_period(result: Analysis, indicator: str, period: str) -> pd.DataFrame:
     rows = _block(result, indicator)
     return _plain(rows.loc[(rows["period"] == period).to_numpy(dtype=bool, na_value=False)])
+
+
+def _indicators(ds: Dataset, result: Analysis) -> tuple[catalogue.Indicator, ...]:
+    """``ds.indicators()`` read from the analysis' indicator blocks (the indicators with rows)
+    rather than from millions of values converted to text."""
+    if not result.indicator_rows:
+        return ds.indicators()
+    present = set(result.indicator_rows)
+    known = [i for i in catalogue.CATALOGUE if i.code in present]
+    return tuple(known) + tuple(i for i in ds.extra_indicators if i.code in present)
+
+
+def indicators_view(ds: Dataset, result: Analysis) -> tuple[catalogue.Indicator, ...]:
+    """The dataset's indicators (catalogue order, then extras), for pickers: cheap where
+    ``ds.indicators()`` converts every value's code to text (about 2 s at practice scale)."""
+    return _indicators(ds, result)
 
 
 # ── periods ──────────────────────────────────────────────────────────────────────────────
@@ -133,12 +174,16 @@ def as_of_date(ds: Dataset, result: Analysis, period: str | None) -> tuple[str, 
     return str(row["period"]), pd.Timestamp(row["end"])
 
 
+def _members(ds: Dataset, parent: str) -> list[str]:
+    """The codes of the areas under ``parent`` (a CCG's practices)."""
+    return sorted(set(ds.areas.loc[ds.areas["parent"].astype(str) == parent, "code"].astype(str)))
+
+
 def _in_parent(ds: Dataset, rows: pd.DataFrame, parent: str) -> pd.DataFrame:
     """Only the rows of areas under ``parent`` (a CCG's practices); all rows when blank."""
     if not parent:
         return rows
-    members = set(ds.areas.loc[ds.areas["parent"].astype(str) == parent, "code"].astype(str))
-    return rows.loc[rows["area_code"].astype(str).isin(members)]
+    return rows.loc[rows["area_code"].astype(str).isin(set(_members(ds, parent)))]
 
 
 def _area_names(ds: Dataset) -> pd.Series:
@@ -148,8 +193,14 @@ def _area_names(ds: Dataset) -> pd.Series:
 def _sig_label(frame: pd.DataFrame, comparator: str) -> pd.DataFrame:
     """The rug's class: the 99.8% result, or "… (95% only)" where significant only at 95%."""
     p = SIG_PREFIX[comparator]
-    label = charts.significance_label(frame[f"{p}sig_95"], frame[f"{p}sig_998"])
-    return frame.assign(sig=label.to_numpy())
+    # labelled once per distinct (95%, 99.8%) pair, not once per row
+    c95, u95 = pd.factorize(frame[f"{p}sig_95"], use_na_sentinel=False)
+    c998, u998 = pd.factorize(frame[f"{p}sig_998"], use_na_sentinel=False)
+    pair, inverse = np.unique(c95.astype(np.int64) * len(u998) + c998, return_inverse=True)
+    label = charts.significance_label(
+        list(u95[pair // max(len(u998), 1)]), list(u998[pair % max(len(u998), 1)])
+    )
+    return frame.assign(sig=label.to_numpy()[inverse.reshape(-1)])
 
 
 # ── overview ─────────────────────────────────────────────────────────────────────────────
@@ -165,11 +216,20 @@ def overview(
     parent: str = "",
 ) -> dict[str, object]:
     label, as_of = as_of_date(ds, result, period)
-    rows = _in_parent(ds, _latest(result, as_of), parent)
+    keep: dict[str, object] = {}
+    if parent:
+        keep["area_code"] = _members(ds, parent)
     if region:
-        rows = rows.loc[rows["region"] == region]
+        keep["region"] = region
     if stp:
-        rows = rows.loc[rows["stp"] == stp]
+        keep["stp"] = stp
+    p = SIG_PREFIX[comparator]
+    columns = [
+        "area_code", "indicator", "period", "value", "suppressed", "region", "stp",
+        f"{p}sig_95", f"{p}sig_998", "funnel_concern", "funnel_outlier", "funnel_z",
+        "spc_point_type",
+    ]  # fmt: skip
+    rows = _latest_where(result, as_of, keep, columns)
     rows = _sig_label(rows, comparator)
     names = _area_names(ds)
     cat = catalogue.catalogue_frame().set_index("code")
@@ -232,11 +292,18 @@ def overview(
     }
 
 
+# What ratings.rate reads: its required columns and both significance levels.
+_RATED_COLUMNS = [
+    "indicator", "area_code", "period", "period_end", "value", "suppressed", "value_type",
+    "polarity", "quintile", "sig_95", "sig_998",
+]  # fmt: skip
+
+
 def ratings_table(
     ds: Dataset, result: Analysis, *, period: str | None, by: str = "clinical_priority"
 ) -> pd.DataFrame:
     _, as_of = as_of_date(ds, result, period)
-    rows = _latest(result, as_of)
+    rows = _latest(result, as_of, _RATED_COLUMNS)
     rows = rows.assign(quintile=rows["quintile"])
     rated = ratings.rate(rows, by=by)
     names = _area_names(ds)
@@ -250,22 +317,25 @@ def profile(
 ) -> pd.DataFrame:
     """One row per indicator for ``area``: latest value, CI, comparators, rank, trend, SPC."""
     label, as_of = as_of_date(ds, result, period)
-    latest = _latest(result, as_of)
-    if area not in set(latest["area_code"]):
+    ranks = _latest_ranks(result, as_of)
+    if ranks is None:
+        latest = _latest(result, as_of)
+        mine = latest.loc[latest["area_code"] == area]
+        ranks = _ranks(latest)
+    else:
+        mine = _latest_where(result, as_of, {"area_code": [area]})
+    if mine.empty:
         return pd.DataFrame()
     cmp_col = CMP_VALUE[comparator]
     p = SIG_PREFIX[comparator]
-    ranked = latest.assign(
-        _key=np.where(latest["polarity"] == "lower_is_better", latest["value"], -latest["value"])
-    )
-    ranked["rank"] = ranked.groupby("indicator")["_key"].rank(method="min")
-    ranked["n_ranked"] = ranked.groupby("indicator")["value"].transform("count")
-    stats = latest.groupby("indicator")["value"].describe(percentiles=[0.25, 0.75])
-    mine = ranked.loc[ranked["area_code"] == area].set_index("indicator")
+    rank, n_ranked, stats = ranks
+    mine = mine.assign(
+        rank=rank.reindex(mine.index).to_numpy(), n_ranked=n_ranked.reindex(mine.index).to_numpy()
+    ).set_index("indicator")
     trends = result.trends
     tr = trends.loc[trends["area_code"] == area].set_index("indicator")
     rows = []
-    for ind in ds.indicators():
+    for ind in _indicators(ds, result):
         if ind.code not in mine.index:
             continue
         r = mine.loc[ind.code]
@@ -327,6 +397,33 @@ def profile(
     out = pd.DataFrame(rows)
     out.attrs["period"] = label
     return out
+
+
+def _ranks(latest: pd.DataFrame) -> tuple[pd.Series, pd.Series, pd.DataFrame]:
+    """Each latest row's rank within its indicator (1 = best; ties share the lowest rank),
+    the number ranked, and each indicator's min, quartiles and max; by row label."""
+    key = np.where(latest["polarity"] == "lower_is_better", latest["value"], -latest["value"])
+    by = latest["indicator"]
+    rank = pd.Series(key, index=latest.index).groupby(by.to_numpy()).rank(method="min")
+    n_ranked = latest["value"].groupby(by.to_numpy()).transform("count")
+    stats = latest.groupby(by.astype(str))["value"].describe(percentiles=[0.25, 0.75])
+    return rank, n_ranked, stats
+
+
+def _latest_ranks(
+    result: Analysis, as_of: pd.Timestamp
+) -> tuple[pd.Series, pd.Series, pd.DataFrame] | None:
+    """_ranks of the latest rows, on the categorical columns, once per date (by results row)."""
+    if not hasattr(result, "latest_positions"):
+        return None
+    memo = result.__dict__.setdefault("_memo", {})
+    key = ("ranks", pd.Timestamp(as_of))
+    if key not in memo:
+        res = result.results
+        pos = result.latest_positions(as_of)
+        cols = res.columns.get_indexer(["indicator", "value", "polarity"])
+        memo[key] = _ranks(res.iloc[pos, cols])
+    return memo[key]
 
 
 def what_changed_for_area(
@@ -484,11 +581,24 @@ def ranked_view(
     return out.sort_values("value", ascending=False, na_position="last").reset_index(drop=True)
 
 
+_PERSISTENT_COLUMNS = (
+    "indicator", "area_code", "period", "period_end", "funnel_outlier", "funnel_z", "suppressed",
+    "value",
+)  # fmt: skip
+
+
 def persistent(
     ds: Dataset, result: Analysis, *, indicator: str, k: int = 3, n: int = 4
 ) -> pd.DataFrame:
-    rows = _plain(_block(result, indicator))
-    out = outlier_stats.persistent_outliers(rows, k=k, n=n)
+    block = _block(result, indicator)
+    if 1 <= k <= n and len(block):
+        # Only the indicator's last n period ends can count (the function's own window), and
+        # only the columns it reads: text conversion of the whole block is most of the cost.
+        end = block["period_end"].to_numpy()
+        ends = np.unique(end[~np.isnat(end)])
+        window = end >= ends[-n] if len(ends) > n else ~np.isnat(end)
+        block = block.loc[window, [c for c in _PERSISTENT_COLUMNS if c in block.columns]]
+    out = outlier_stats.persistent_outliers(_plain(block), k=k, n=n)
     if len(out):
         out.insert(1, "area_name", out["area_code"].map(_area_names(ds)))
     return out
@@ -580,32 +690,63 @@ def national_changes(ds: Dataset, result: Analysis, *, period: str | None) -> pd
 
 
 def _latest_special_cause(res: pd.DataFrame, eligible: np.ndarray) -> pd.DataFrame:
-    """latest_special_cause over the eligible rows, run only on the series whose latest eligible
-    point is special cause (rows are sorted by series then period end, so eligibility is a
-    prefix of each series), with each indicator's latest period taken from every series."""
-    codes = res["indicator"].cat.codes.to_numpy().astype(np.int64)
-    series = (
-        codes * (len(res["area_code"].cat.categories) + 1) + res["area_code"].cat.codes.to_numpy()
-    )
+    """latest_special_cause over the eligible rows, on the integer codes of the sorted results.
+
+    Rows are sorted by series then period end, so eligibility is a prefix of each series and a
+    series' last eligible row is its latest point; runs, lengths and each indicator's latest
+    period are counted on codes, and only the rows returned are turned into text, in the frame
+    and order ``outliers.latest_special_cause`` gives.
+    """
     rows = np.flatnonzero(eligible)
     if not rows.size:
         return outlier_stats.latest_special_cause(res.iloc[:0].pipe(_plain))
-    s = series[rows]
-    last = np.r_[s[1:] != s[:-1], True]
-    types = res["spc_point_type"].cat.categories
-    special = np.array([t in outlier_stats.SPECIAL_CAUSE for t in types.astype(str)], dtype=bool)
-    flagged = special[res["spc_point_type"].cat.codes.to_numpy()[rows[last]]]
-    chosen = np.isin(s, s[last][flagged])
-    out = outlier_stats.latest_special_cause(_plain(res.iloc[rows[chosen]]))
-    if len(out):
-        end = res["period_end"].to_numpy()[rows].view(np.int64)
-        ind = codes[rows]  # non-decreasing: the results are sorted by indicator
-        starts = np.flatnonzero(np.r_[True, ind[1:] != ind[:-1]])
-        latest = dict(zip(ind[starts], np.maximum.reduceat(end, starts), strict=True))
-        cats = res["indicator"].cat.categories
-        out_latest = np.array([latest[c] for c in cats.get_indexer(out["indicator"])])
-        out["is_latest_period"] = out["period_end"].to_numpy().view(np.int64) == out_latest
-    return out
+    ind = res["indicator"].cat.codes.to_numpy().astype(np.int64)[rows]
+    area = res["area_code"].cat.codes.to_numpy().astype(np.int64)[rows]
+    kind = res["spc_point_type"].cat.codes.to_numpy()[rows]
+    end = res["period_end"].to_numpy()[rows]
+    new_series = np.r_[True, (ind[1:] != ind[:-1]) | (area[1:] != area[:-1])]
+    series = np.cumsum(new_series) - 1
+    run = np.cumsum(new_series | np.r_[True, kind[1:] != kind[:-1]]) - 1
+    last = np.r_[new_series[1:], True]
+    labels = res["spc_point_type"].cat.categories.astype(str)
+    variation = pd.Series(labels, dtype=object).map(outlier_stats.SPECIAL_CAUSE).to_numpy()
+    picked = np.flatnonzero(last & pd.notna(variation[kind]))
+    # each indicator's latest eligible period end (ind is non-decreasing down the rows)
+    starts = np.flatnonzero(np.r_[True, ind[1:] != ind[:-1]])
+    ind_latest = np.maximum.reduceat(end.view(np.int64), starts)
+    latest_of = np.repeat(ind_latest, np.diff(np.r_[starts, len(ind)]))
+    period = res["period"].cat.codes.to_numpy()[rows][picked]
+    text = {c: res[c].cat.categories.astype(str).to_numpy(dtype=object) for c in _SC_TEXT}
+    data = pd.DataFrame(
+        {
+            "indicator": text["indicator"][ind[picked]],
+            "area_code": text["area_code"][area[picked]],
+            "period": text["period"][period],
+            "period_end": end[picked],
+            "value": res["value"].to_numpy(dtype=float)[rows][picked],
+            "spc_point_type": text["spc_point_type"][kind[picked]],
+        }
+    )
+    out = data.assign(
+        variation=variation[kind[picked]],
+        n_consecutive=np.bincount(run)[run[picked]],
+        n_points=np.bincount(series)[series[picked]],
+        is_latest_period=end[picked].view(np.int64) == latest_of[picked],
+    )
+    order = out["variation"].map({"concern": 0, "improvement": 1, "neutral": 2})
+    return (
+        out.assign(_order=order)
+        .sort_values(
+            ["_order", "n_consecutive", "indicator", "area_code"],
+            ascending=[True, False, True, True],
+            kind="stable",
+        )
+        .drop(columns="_order")
+        .reset_index(drop=True)
+    )
+
+
+_SC_TEXT = ("indicator", "area_code", "period", "spc_point_type")
 
 
 def national_trend(ds: Dataset, result: Analysis, *, indicator: str) -> pd.DataFrame:
@@ -639,8 +780,7 @@ def compare(
     """The area beside its peers on every indicator of a domain or clinical priority."""
     _, as_of = as_of_date(ds, result, period)
     inds = {i.code for i in catalogue.CATALOGUE if group in (i.domain, i.clinical_priority)}
-    rows = _latest(result, as_of)
-    rows = rows.loc[rows["indicator"].isin(inds) & rows["area_code"].isin([area, *peers])]
+    rows = _latest_where(result, as_of, {"indicator": sorted(inds), "area_code": [area, *peers]})
     names = _area_names(ds)
     return pd.DataFrame(
         {
@@ -717,8 +857,7 @@ def robustness(
     """Each indicator's result against every comparator, and whether the finding holds."""
     _, as_of = as_of_date(ds, result, period)
     inds = {i.code for i in catalogue.CATALOGUE if group in (i.domain, i.clinical_priority)}
-    rows = _latest(result, as_of)
-    rows = rows.loc[rows["indicator"].isin(inds) & (rows["area_code"] == area)]
+    rows = _latest_where(result, as_of, {"indicator": sorted(inds), "area_code": [area]})
     out = pd.DataFrame(
         {
             "indicator": rows["indicator"],
