@@ -66,6 +66,18 @@ class Analysis:
         start, stop = self.indicator_rows.get(str(indicator), (0, 0))
         return self.results.iloc[start:stop]
 
+    def series_trends(self) -> pd.DataFrame:
+        """Mann–Kendall (n, kendall_s, kendall_tau, z, p_value, method) and Theil–Sen (n_ts,
+        slope, intercept, method_ts) per area × indicator series, beside ``trends``' recent
+        trend columns, rows as ``trends``: computed on first call (no page reads them, and at
+        practice scale they cost seconds), then kept."""
+        memo = self.__dict__.setdefault("_memo", {})
+        if "series_trends" not in memo:
+            tests = _trend_tests(_trend_inputs(self.results))
+            recent = self.trends.drop(columns=["area_code", "indicator"])
+            memo["series_trends"] = pd.concat([tests, recent], axis=1)
+        return memo["series_trends"]
+
     def latest_positions(self, as_of: pd.Timestamp) -> np.ndarray:
         """Row positions of each indicator's latest period ending on or before ``as_of``
         (the rows ``latest_per_indicator`` keeps), in results order; computed once per date."""
@@ -456,7 +468,8 @@ def _spc(
 
 
 def _trends(results: pd.DataFrame, k: _Keys) -> pd.DataFrame:
-    """Mann–Kendall, Theil–Sen and the Fingertips recent trend per area × indicator series.
+    """The Fingertips recent trend per area × indicator series with a value (the trend the
+    pages read); Mann–Kendall and Theil–Sen are left to ``Analysis.series_trends``.
 
     ``results`` is sorted by indicator, area and period end, so the series are runs of rows
     (the trend functions' fast route); the frame returned is sorted by area then indicator.
@@ -491,10 +504,48 @@ def _trends(results: pd.DataFrame, k: _Keys) -> pd.DataFrame:
         upper_ci="upper_95",
         suppressed="suppressed",
     )
+    # one row per series with a value: the first such row of each run
+    rows = np.flatnonzero(results["value"].notna().to_numpy())
+    ind = results["indicator"].cat.codes.to_numpy()[rows]
+    area = results["area_code"].cat.codes.to_numpy()[rows]
+    first = rows[np.r_[True, (ind[1:] != ind[:-1]) | (area[1:] != area[:-1])][: len(rows)]]
+    out = pd.DataFrame(
+        {
+            "area_code": results["area_code"].array.take(first),
+            "indicator": results["indicator"].array.take(first),
+        }
+    )
+    by_area = np.lexsort(
+        (out["indicator"].cat.codes.to_numpy(), out["area_code"].cat.codes.to_numpy())
+    )
+    out = out.take(by_area).reset_index(drop=True)
+    rec_key = k.trend_key(
+        recent["indicator"].cat.codes.to_numpy(), recent["area_code"].cat.codes.to_numpy()
+    )
+    out_key = k.trend_key(
+        out["indicator"].cat.codes.to_numpy(), out["area_code"].cat.codes.to_numpy()
+    )
+    pos = np.minimum(np.searchsorted(rec_key, out_key), max(len(rec_key) - 1, 0))
+    hit = (rec_key[pos] == out_key) if len(rec_key) else np.zeros(len(out_key), dtype=bool)
+    extra = recent.drop(columns=keys).rename(
+        columns={"p_value": "p_value_recent", "slope": "slope_recent", "method": "method_recent"}
+    )
+    for col in extra.columns:
+        src = extra[col]
+        taken = src.take(pos) if len(src) else src.reindex(range(len(out)))
+        col_values = taken.reset_index(drop=True)
+        if not hit.all():
+            col_values = col_values.where(hit)
+        out[col] = col_values.to_numpy() if col_values.dtype.kind in "fb" else col_values.array
+    return out
+
+
+def _trend_inputs(results: pd.DataFrame) -> pd.DataFrame:
+    """Each series' points with a value, time as the dense rank of the period end."""
     has_value = results["value"].notna().to_numpy()
     ends = results["period_end"].to_numpy()[has_value]
     codes, _ = pd.factorize(ends, sort=True)
-    valid = pd.DataFrame(
+    return pd.DataFrame(
         {
             "indicator": results["indicator"].array[has_value],
             "area_code": results["area_code"].array[has_value],
@@ -502,6 +553,12 @@ def _trends(results: pd.DataFrame, k: _Keys) -> pd.DataFrame:
             "value": results["value"].to_numpy()[has_value],
         }
     )
+
+
+def _trend_tests(valid: pd.DataFrame) -> pd.DataFrame:
+    """Mann–Kendall and Theil–Sen per series of ``_trend_inputs``, sorted by area then
+    indicator."""
+    keys = ["indicator", "area_code"]
     mk = trend.mann_kendall(valid, series=keys, time="t", value="value")
     ts = trend.theil_sen(valid, series=keys, time="t", value="value")
     out = pd.concat(
@@ -527,26 +584,7 @@ def _trends(results: pd.DataFrame, k: _Keys) -> pd.DataFrame:
     by_area = np.lexsort(
         (out["indicator"].cat.codes.to_numpy(), out["area_code"].cat.codes.to_numpy())
     )
-    out = out.take(by_area).reset_index(drop=True)
-    rec_key = k.trend_key(
-        recent["indicator"].cat.codes.to_numpy(), recent["area_code"].cat.codes.to_numpy()
-    )
-    out_key = k.trend_key(
-        out["indicator"].cat.codes.to_numpy(), out["area_code"].cat.codes.to_numpy()
-    )
-    pos = np.minimum(np.searchsorted(rec_key, out_key), max(len(rec_key) - 1, 0))
-    hit = (rec_key[pos] == out_key) if len(rec_key) else np.zeros(len(out_key), dtype=bool)
-    extra = recent.drop(columns=keys).rename(
-        columns={"p_value": "p_value_recent", "slope": "slope_recent", "method": "method_recent"}
-    )
-    for col in extra.columns:
-        src = extra[col]
-        taken = src.take(pos) if len(src) else src.reindex(range(len(out)))
-        col_values = taken.reset_index(drop=True)
-        if not hit.all():
-            col_values = col_values.where(hit)
-        out[col] = col_values.to_numpy() if col_values.dtype.kind in "fb" else col_values.array
-    return out
+    return out.take(by_area).reset_index(drop=True)
 
 
 @dataclass(frozen=True)
