@@ -156,7 +156,7 @@ class Dataset:
 
     def indicators(self) -> tuple[Indicator, ...]:
         """Indicators with at least one row, in catalogue order then extras."""
-        present = set(self.values["indicator"].astype(str).unique())
+        present = _present(self.values["indicator"])
         known = [i for i in catalogue.CATALOGUE if i.code in present]
         return tuple(known) + tuple(i for i in self.extra_indicators if i.code in present)
 
@@ -172,6 +172,15 @@ class Dataset:
             "indicators": int(v["indicator"].nunique()),
             "suppressed": int(v["suppressed"].sum()),
         }
+
+
+def _present(column: pd.Series) -> set[str]:
+    """The distinct values of a code column as text, from its categories when it has them
+    (a pass over the categorical's codes instead of 7.4M string conversions)."""
+    if isinstance(column.dtype, pd.CategoricalDtype):
+        counts = np.bincount(column.cat.codes.to_numpy() + 1, minlength=1)[1:]  # -1 = missing
+        return {str(c) for c in column.cat.categories[np.flatnonzero(counts)]}
+    return set(column.dropna().astype(str).unique())
 
 
 def empty_values() -> pd.DataFrame:
