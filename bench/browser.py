@@ -11,8 +11,9 @@ generated and analysed on this first visit, as a user's first visit after a rest
 *Indicator change*: the sidebar "Indicator" combobox is driven as a user drives it (click, type
 the code, click the option). The clock starts at the option's ``pointerdown`` event in the page
 and stops at the first animation frame after the last DOM change of the rerun, once the script
-has finished, no spinner or status widget shows, the chart itself changed, and the page has then
-been quiet for :data:`QUIET_MS` (the quiet wait is not counted). Both clocks are the page's
+has run and finished, no spinner or status widget shows, and the page has then been quiet for
+:data:`QUIET_MS` (the quiet wait is not counted). Only indicators that draw a funnel plot are
+picked, and each change reports whether a chart was redrawn. Both clocks are the page's
 ``performance.now()``, so Playwright's own round trips are not counted either.
 """
 
@@ -71,18 +72,25 @@ _FIRST_CHART_JS = """() => {
 
 _ARM_JS = """() => {
   const b = window.__bench = {t0: null, seq: 0, last: null, painted: null, paintedSeq: -1,
-                              chart: false};
+                              ran: false, chart: false};
   const start = (e) => { if (b.t0 === null) b.t0 = e.timeStamp; };
   document.addEventListener('pointerdown', start, {capture: true, once: true});
   document.addEventListener('keydown', start, {capture: true, once: true});
+  const inChart = (node) => node && node.nodeType === 1 &&
+    (node.closest('[data-testid="stVegaLiteChart"]') ||
+     node.querySelector('[data-testid="stVegaLiteChart"]'));
   b.obs = new MutationObserver((records) => {
     if (b.t0 === null) return;
     b.last = performance.now();
     const seq = ++b.seq;
     for (const r of records) {
+      if (r.attributeName === 'data-test-script-state' &&
+          r.target.getAttribute('data-test-script-state') === 'running') b.ran = true;
       const el = r.target.nodeType === 1 ? r.target : r.target.parentElement;
-      if (!el || !el.closest('[data-testid="stVegaLiteChart"]')) continue;
-      if (r.type === 'childList' || el instanceof SVGElement) b.chart = true;
+      if (el && el.closest('[data-testid="stVegaLiteChart"]') &&
+          (r.type === 'childList' || el instanceof SVGElement)) b.chart = true;
+      if (r.type === 'childList' &&
+          [...r.addedNodes, ...r.removedNodes].some(inChart)) b.chart = true;
     }
     // The first frame after this change has been painted when a task queued from its rAF runs.
     requestAnimationFrame(() => setTimeout(() => {
@@ -95,14 +103,14 @@ _ARM_JS = """() => {
 
 _DONE_JS = """(quiet) => {
   const b = window.__bench;
-  if (!b || b.t0 === null || !b.chart || b.paintedSeq !== b.seq) return false;
+  if (!b || b.t0 === null || !b.ran || b.paintedSeq !== b.seq) return false;
   const app = document.querySelector('[data-testid="stApp"]');
   if (app.getAttribute('data-test-script-state') !== 'notRunning') return false;
   if (document.querySelector('[data-testid="stStatusWidget"], [data-testid="stSpinner"]'))
     return false;
   if (performance.now() - b.last < quiet) return false;
   b.obs.disconnect();
-  return {ms: b.painted - b.t0};
+  return {ms: b.painted - b.t0, chart: b.chart};
 }"""
 
 
@@ -154,8 +162,9 @@ def server(script: str, workdir: Path, env: dict[str, str]) -> Iterator[tuple[st
         log.close()
 
 
-def _choose(page, typed: str) -> float:
-    """Pick the first "Indicator" option matching ``typed``; milliseconds to the redrawn page."""
+def _choose(page, typed: str) -> tuple[float, bool]:
+    """Pick the first "Indicator" option matching ``typed``: milliseconds to the redrawn page,
+    and whether a chart was redrawn."""
     box = page.locator('[data-testid="stSidebar"] input[role="combobox"][aria-label="Indicator"]')
     box.click()
     box.fill(typed)
@@ -164,7 +173,8 @@ def _choose(page, typed: str) -> float:
     page.evaluate(_ARM_JS)
     option.click()
     done = page.wait_for_function(_DONE_JS, arg=QUIET_MS, polling=50, timeout=CHANGE_TIMEOUT_MS)
-    return float(done.json_value()["ms"])
+    value = done.json_value()
+    return float(value["ms"]), bool(value["chart"])
 
 
 def measure(
@@ -206,7 +216,7 @@ def measure(
                 cold = time.perf_counter() - launched
                 page.screenshot(path=str(SHOTS / f"{name}-first.png"))
                 page.wait_for_timeout(1000)  # let the first page settle before timing changes
-                times = [_choose(page, typed) for typed in picks]
+                timed = [_choose(page, typed) for typed in picks]
                 page.screenshot(path=str(SHOTS / f"{name}-last.png"))
                 server_peak = peak_bytes(proc.pid)
                 log_text = (Path(tmp) / "streamlit.log").read_text(errors="replace")
@@ -217,7 +227,8 @@ def measure(
         "server_ready_s": healthy,
         "marks": int(first["marks"]),
         "renderer": first["renderer"],
-        "changes_ms": times,
+        "changes_ms": [ms for ms, _ in timed],
+        "charts_redrawn": sum(chart for _, chart in timed),
         "picks": picks,
         "server_peak_bytes": server_peak,
         "server_errors": log_text.count("Traceback"),

@@ -194,9 +194,25 @@ def store_load(root: str, dataset_id: str) -> dict[str, Any]:
 
 # ── 3. helpers for the browser measurements ──────────────────────────────────────────────
 def indicators(scale: str) -> dict[str, Any]:
-    """Indicators of the dataset that draw a funnel plot (they have counts)."""
+    """Indicators that draw a funnel plot on the explorer's default view (their last period)."""
+    from iaf import analysis, views
+
+    warnings.simplefilter("ignore")
     ds = _dataset(scale)
-    return {"codes": [i.code for i in ds.indicators() if i.has_counts]}
+    result = analysis.analyse(ds)
+    codes, failing = [], {}
+    for ind in ds.indicators():
+        if not ind.has_counts:
+            continue
+        periods = views.indicator_periods_view(ds, result, indicator=ind.code)
+        try:
+            fv = views.funnel_view(ds, result, indicator=ind.code, period=periods[-1])
+        except Exception as exc:  # the page would show its error message, not a chart
+            failing[ind.code] = f"{type(exc).__name__}: {exc}"
+            continue
+        if "reason" not in fv:
+            codes.append(ind.code)
+    return {"codes": codes, "failing": failing}
 
 
 def main() -> None:
