@@ -483,8 +483,10 @@ def test_wilson_is_ordered_nested_within_0_1_and_elementwise(xn, c1, c2) -> None
         li, ui = ci.wilson_ci(x[i], n[i], low_c)
         assert li[0] == lower[i] and ui[0] == upper[i]
     both = ci.wilson_ci(x, n, [low_c, high_c])
-    np.testing.assert_array_equal(both[0][0], lower)
-    np.testing.assert_array_equal(both[1][1], ci.wilson_ci(x, n, high_c)[1])
+    # Several levels at once broadcast z against x; SIMD loops may round an ulp differently.
+    ulp = 4 * np.finfo(float).eps
+    np.testing.assert_allclose(both[0][0], lower, rtol=0, atol=ulp)
+    np.testing.assert_allclose(both[1][1], ci.wilson_ci(x, n, high_c)[1], rtol=0, atol=ulp)
 
 
 @pytest.mark.parametrize("method", ["byars_ci", "exact_poisson_ci", "poisson_ci"])
@@ -602,19 +604,6 @@ def _limits_ok(frame: pd.DataFrame, prefix: str = "") -> None:
     assert (lo95 <= frame["target"] + tol).all() and (frame["target"] <= hi95 + tol).all()
 
 
-def _pr_wraps_at_the_largest_denominator(res: funnel.FunnelResult) -> bool:
-    """Known bug, reported (funnel.py is not ours to edit): a PR limit whose arcsine angle
-    leaves [0, π/2] is pinned to 0 or 1 only when a larger denominator follows it on the lookup
-    grid, so at the largest denominator it wraps round (0 of 200 at a 0.67% target gets a lower
-    99.8% limit of 0.08% and is flagged "low")."""
-    if res.data_type != "PR":
-        return False
-    angle = math.asin(math.sqrt(res.target / res.multiplier))
-    d = res.points["denominator"].max()
-    half = funnel.Z_998_FUNNELPLOTR * math.sqrt(1 / (4 * d) + res.tau2)
-    return angle - half < 0 or angle + half > math.pi / 2
-
-
 @FEW
 @given(
     funnel_inputs(), st.booleans(), st.sampled_from(["SHMI", "CQC"]), st.sampled_from([95, 99.8])
@@ -622,7 +611,6 @@ def _pr_wraps_at_the_largest_denominator(res: funnel.FunnelResult) -> bool:
 def test_funnel_limits_nested_and_widen_as_the_denominator_shrinks(inputs, adjust, sr, limit):
     data_type, num, den = inputs
     res = funnel.funnel(num, den, data_type, adjust=adjust, sr_method=sr, limit=limit)
-    assume(not _pr_wraps_at_the_largest_denominator(res))
     assert res.phi >= 0 and res.tau2 >= 0  # phi is infinite when an SR funnel has no events
     _limits_ok(res.points)
     grid = res.limits_grid(60).sort_values("denominator")

@@ -152,6 +152,9 @@ def _wilson(x: np.ndarray, n: np.ndarray, levels: np.ndarray) -> tuple[np.ndarra
         upper = (2 * x + z**2 + root) / 2 / (n + z**2)
     # The interval lies within [0, 1] (exactly 1 at x = n), but rounding can leave the upper
     # limit an ulp above 1 (x = n = 64 at 95%: 1.0000000000000002), i.e. above 100%.
+    # Likewise the lower limit at x = 0 is exactly 0 (sqrt(z²) can differ from z by an ulp).
+    lower = np.where(x == 0, 0.0, lower)
+    upper = np.where(x == n, 1.0, upper)
     return np.clip(lower, 0, 1), np.clip(upper, 0, 1)
 
 

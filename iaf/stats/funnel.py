@@ -702,6 +702,17 @@ def _limit_pair(
             # wrapped round the arcsine scale; pin it to 0 or 1.
             lower[rows] = np.where(lower[rows] > nl, 0.0, lower[rows])
             upper[rows] = np.where(upper[rows] < nu, m, upper[rows])
+        # Departure (docs/METHODS.md): with no larger denominator on the grid FunnelPlotR's test
+        # has nothing to compare with, so a wrapped limit at the largest denominator would stay
+        # wrapped (sin² of a negative angle is positive). Pin it from the angle itself.
+        last = np.isnan(next_den)
+        if isinstance(centre, np.ndarray) and centre.shape == lower.shape:
+            angle_lo, angle_hi = centre - half, centre + half
+        else:
+            angle_lo = np.broadcast_to(centre - half, lower.shape)
+            angle_hi = np.broadcast_to(centre + half, lower.shape)
+        lower = np.where(last & (angle_lo < 0), 0.0, lower)
+        upper = np.where(last & (angle_hi > np.pi / 2), m, upper)
     return lower, upper
 
 
