@@ -8,7 +8,6 @@ Rendering checks go through vl-convert's scenegraph, which is what a saved PNG/S
 from __future__ import annotations
 
 import json
-import time
 
 import altair as alt
 import numpy as np
@@ -474,18 +473,16 @@ def test_tartan_rug_rejects_repeated_cells_and_unknown_labels():
 
 
 @pytest.mark.slow
-def test_tartan_rug_200_areas_by_57_indicators_renders_to_svg_in_reasonable_time():
+def test_tartan_rug_200_areas_by_57_indicators_renders_to_svg():
+    # How long this takes is a benchmark figure (./scripts/bench.sh), never a test.
     cells = rug_cells(200)
     assert len(cells) == 11_400
-    start = time.perf_counter()
     chart = charts.tartan_rug(cells, finding=FINDING, comparator_name="England")
     spec = exports.chart_spec(chart)  # under the 5,000-row guard without disabling it
     assert exports._inline_rows(spec) < 300
     svg = exports.chart_svg(chart)
-    elapsed = time.perf_counter() - start
     assert svg.startswith("<svg") and "Tartan rug: 200 areas × 57 indicators" in svg
     assert svg.count("Code: A199") == 57
-    assert elapsed < 60, f"took {elapsed:.1f}s"
 
 
 def test_choropleth_looks_up_values_on_properties_code_and_marks_missing_as_not_compared():
