@@ -11,10 +11,12 @@ generated and analysed on this first visit, as a user's first visit after a rest
 *Indicator change*: the sidebar "Indicator" combobox is driven as a user drives it (click, type
 the code, click the option). The clock starts at the option's ``pointerdown`` event in the page
 and stops at the first animation frame after the last DOM change of the rerun, once the script
-has run and finished, no spinner or status widget shows, and the page has then been quiet for
-:data:`QUIET_MS` (the quiet wait is not counted). Only indicators that draw a funnel plot are
-picked, and each change reports whether a chart was redrawn. Both clocks are the page's
-``performance.now()``, so Playwright's own round trips are not counted either.
+has run (the script state showed "running" or a chart changed: React may batch a fast rerun's
+two state changes into one render) and finished, no spinner or status widget shows, and the
+page has then been quiet for :data:`QUIET_MS` (the quiet wait is not counted). Only
+indicators that draw a funnel plot are picked, and each change reports whether a chart was
+redrawn. Both clocks are the page's ``performance.now()``, so Playwright's own round trips
+are not counted either.
 """
 
 from __future__ import annotations
@@ -103,7 +105,7 @@ _ARM_JS = """() => {
 
 _DONE_JS = """(quiet) => {
   const b = window.__bench;
-  if (!b || b.t0 === null || !b.ran || b.paintedSeq !== b.seq) return false;
+  if (!b || b.t0 === null || !(b.ran || b.chart) || b.paintedSeq !== b.seq) return false;
   const app = document.querySelector('[data-testid="stApp"]');
   if (app.getAttribute('data-test-script-state') !== 'notRunning') return false;
   if (document.querySelector('[data-testid="stStatusWidget"], [data-testid="stSpinner"]'))

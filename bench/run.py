@@ -156,7 +156,8 @@ class Bench:
 
     # ── 3 ────────────────────────────────────────────────────────────────────────────
     def browser_runs(self, *args: str) -> dict:
-        runs = [self.child("browser", *args, timeout=7200) for _ in range(self.runs)]
+        n = self.args.browser_runs or self.runs
+        runs = [self.child("browser", *args, timeout=7200) for _ in range(n)]
         changes = [r["changes_ms"] for r in runs]
         return {
             "cold": median([r["cold_start_s"] for r in runs]),
@@ -253,7 +254,8 @@ class Bench:
             "frame after the rerun's last DOM change, once the script has finished, no spinner "
             "or status widget shows and the chart changed. The floor is bench/floor_app.py: a "
             "selectbox and an Altair scatter of as many points as the app's funnel chart has "
-            f"marks, timed the same way in the same run. Medians over {self.runs} fresh "
+            f"marks, timed the same way in the same run. Medians over "
+            f"{self.args.browser_runs or self.runs} fresh "
             "server(s) of each run's p50/p95."
         )
 
@@ -324,6 +326,12 @@ def main(argv: list[str] | None = None) -> int:
         help="ccg: skip the practice-scale (7.4M-row) figures",
     )
     parser.add_argument("--changes", type=int, default=20, help="indicator changes per server")
+    parser.add_argument(
+        "--browser-runs",
+        type=int,
+        default=0,
+        help="fresh servers per browser figure (default: --runs)",
+    )
     parser.add_argument("--spc-series", type=int, default=200, help="series in the SPC loop")
     parser.add_argument("--no-write", action="store_true", help="do not write bench/latest.md")
     args = parser.parse_args(argv)
