@@ -164,6 +164,7 @@ def _unique_inverse(x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 
 # ── confidence intervals ─────────────────────────────────────────────────────────────────
 CI_METHODS = ("", "supplied", "Wilson", "Exact", "Byars")
+CONFIDENCE = {"95": 0.95, "998": 0.998}
 
 
 def _cis(
@@ -196,9 +197,14 @@ def _cis(
             continue
         x, n, m = num[rows], den[rows], mult[rows]
         if kind == "proportion":
-            cis = ci.indicator_cis(x, n, kind, multiplier=m)
-            for col in out:
-                out[col][rows] = cis[col].to_numpy()
+            # Wilson limits as ci.indicator_cis gives them (limit × multiplier, NaN where the
+            # value is), without its per-row method labels
+            with np.errstate(invalid="ignore", divide="ignore"):
+                missing = np.isnan(x / n * m)
+            for level in ("95", "998"):
+                lower, upper = ci.wilson_ci(x, n, CONFIDENCE[level])
+                out[f"lower_{level}"][rows] = np.where(missing, np.nan, lower * m)
+                out[f"upper_{level}"][rows] = np.where(missing, np.nan, upper * m)
             method[rows] = CI_METHODS.index("Wilson")
             continue
         u, inverse = _unique_inverse(x)
@@ -296,21 +302,19 @@ def _significance_codes(
         # the public function names the offending rows
         rows = np.flatnonzero(reversed_)
         benchmark.compare_with_benchmark(lower[rows], upper[rows], bench[rows], POLARITIES[0])
+    # each row's state: 0 similar, 1 higher (lower limit above), 2 lower, 3 not compared;
+    # one table lookup by (polarity + 1, state) then gives the SIG_LABELS code
     with np.errstate(invalid="ignore"):
-        missing = np.isnan(lower) | np.isnan(upper) | np.isnan(bench)
-        higher = lower > bench
-        lower_ = upper < bench
-    # higher/lower → better/worse by polarity; no_judgement keeps higher/lower
-    high_code = np.array([1, 2, 3], dtype=np.int8)  # POLARITIES order
-    low_code = np.array([2, 1, 4], dtype=np.int8)
-    pol = np.where(has_polarity, polarity, 0)
-    out = np.where(
-        missing,
-        0,
-        np.where(higher, high_code[pol], np.where(lower_, low_code[pol], 5)),
-    ).astype(np.int8)
-    out[~has_polarity] = 0
-    return out
+        state = (lower > bench).view(np.int8) + 2 * (upper < bench).view(np.int8)
+    state[np.isnan(lower) | np.isnan(upper) | np.isnan(bench)] = 3
+    key = (np.where(has_polarity, polarity, -1).astype(np.int8) + 1) * 4 + state
+    return _SIG_TABLE[key]
+
+
+# rows: no polarity, then POLARITIES order; columns: similar, higher, lower, not compared
+_SIG_TABLE = np.array(
+    [[0, 0, 0, 0], [5, 1, 2, 0], [5, 2, 1, 0], [5, 3, 4, 0]], dtype=np.int8
+).ravel()
 
 
 POLARITIES = ("higher_is_better", "lower_is_better", "no_judgement")
@@ -389,6 +393,7 @@ def _funnels(
             sr_method=options.sr_method,
             adjust=options.funnel_adjust,
             trim=options.trim,
+            points_columns=["z", "outlier"],
         )
         # every row of this value type takes its (indicator, period, area) point, as a merge would
         point_key = k.point_key(

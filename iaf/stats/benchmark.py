@@ -22,6 +22,7 @@ References
 from __future__ import annotations
 
 from collections.abc import Sequence
+from itertools import pairwise
 from typing import Literal
 
 import numpy as np
@@ -542,16 +543,7 @@ def phe_quantile(
         raise InputError(
             f"groups must have one entry per value; values has {vals.size}, groups {key.size}"
         )
-    frame = pd.DataFrame({"group": key, "v": vals})
-    grouped = frame.groupby("group", sort=False)["v"]
-    count = grouped.transform("count").to_numpy(dtype=float)
-    adj = (grouped.transform("max") - frame["v"]).to_numpy() if invert else vals
-    rank = (
-        pd.Series(adj)
-        .groupby(frame["group"].to_numpy(), sort=False)
-        .rank(method="min", na_option="keep")
-        .to_numpy()
-    )
+    count, rank = _grouped_min_rank(vals, key, invert)
     with np.errstate(invalid="ignore", divide="ignore"):
         quantile = np.floor((nquantiles + 1) - np.ceil(((count + 1) - rank) / (count / nquantiles)))
     quantile = np.where(count < nquantiles, np.nan, quantile)
@@ -559,3 +551,63 @@ def phe_quantile(
     # built from values and mask: going through an object array of None costs seconds at scale
     missing = np.isnan(quantile)
     return pd.arrays.IntegerArray(np.where(missing, 0, quantile).astype(np.int64), missing)
+
+
+def _grouped_min_rank(
+    vals: np.ndarray, key: np.ndarray, invert: bool
+) -> tuple[np.ndarray, np.ndarray]:
+    """Per value: its group's count of non-missing values, and its rank (ties "min", NaN kept)
+    within the group, of the value or (``invert``) of the group's max − value.
+
+    Equal to pandas' grouped count / max / rank(method="min"), worked on one sort of the
+    (group, value) pairs rather than hashing the groups three times.
+    """
+    small = key.dtype.kind in "iu" and (not key.size or 0 <= key.min() <= key.max() < 4 * key.size)
+    if small:  # already integer codes: used as they are
+        codes, n_groups = key, (int(key.max()) + 1 if key.size else 0)
+    else:
+        codes, uniques = pd.factorize(key)
+        n_groups = len(uniques)
+    no_group = codes < 0  # a missing group is no group, as groupby's dropna has it
+    if no_group.any():
+        vals = np.where(no_group, np.nan, vals)
+        codes = np.where(no_group, 0, codes)
+    valid = ~np.isnan(vals)
+    per_group = np.bincount(codes[valid], minlength=n_groups)
+    count = per_group[codes].astype(float)
+    adj = vals
+    if invert:
+        top = np.full(n_groups, np.nan)
+        has = per_group > 0
+        top_valid = np.full(n_groups, -np.inf)
+        np.maximum.at(top_valid, codes[valid], vals[valid])
+        top[has] = top_valid[has]
+        adj = top[codes] - vals
+    rank = np.full(vals.size, np.nan)
+    rows = np.flatnonzero(~np.isnan(adj))
+    if rows.size:
+        g, a = codes[rows], adj[rows]
+        if n_groups <= 2**16:
+            # by group (a radix sort of 16-bit codes), then each group's values on their own:
+            # a few thousand small sorts cost far less than one lexsort of millions of pairs
+            order = np.argsort(g.astype(np.uint16), kind="stable")
+            a = a[order]
+            bounds = np.r_[0, np.cumsum(np.bincount(g, minlength=n_groups))]
+            for lo, hi in pairwise(bounds):
+                if hi - lo > 1:
+                    within = np.argsort(a[lo:hi])
+                    a[lo:hi] = a[lo:hi][within]
+                    order[lo:hi] = order[lo:hi][within]
+            g = g[order]
+        else:
+            order = np.lexsort((a, g))
+            g, a = g[order], a[order]
+        position = np.arange(rows.size)
+        new_group = np.r_[True, g[1:] != g[:-1]]
+        new_value = new_group | np.r_[True, a[1:] != a[:-1]]
+        group_start = np.maximum.accumulate(np.where(new_group, position, 0))
+        value_start = np.maximum.accumulate(np.where(new_value, position, 0))
+        rank[rows[order]] = (value_start - group_start + 1).astype(float)
+    if no_group.any():
+        count = np.where(no_group, np.nan, count)
+    return count, rank

@@ -180,13 +180,16 @@ def _exact(x: np.ndarray, levels: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 
 
 def _poisson(x: np.ndarray, levels: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    exact_lower, exact_upper = _exact(x, levels)
-    byars_lower, byars_upper = _byars(x, levels)
-    use_exact = x < EXACT_BELOW
-    return (
-        np.where(use_exact, exact_lower, byars_lower),
-        np.where(use_exact, exact_upper, byars_upper),
-    )
+    # Fingertips: exact below EXACT_BELOW, Byar's from there. The chi-squared quantiles are
+    # costly, so they are computed only for the counts that use them.
+    lower, upper = (np.array(a, dtype=float) for a in _byars(x, levels))
+    use_exact = np.broadcast_to(x < EXACT_BELOW, lower.shape)
+    if use_exact.any():
+        lower[use_exact], upper[use_exact] = _exact(
+            np.broadcast_to(x, lower.shape)[use_exact],
+            np.broadcast_to(levels, lower.shape)[use_exact],
+        )
+    return lower, upper
 
 
 def _as_pair(pair: tuple[np.ndarray, np.ndarray]) -> tuple[np.ndarray, np.ndarray]:

@@ -272,11 +272,15 @@ def funnel_by(
     shmi_rounding: bool = True,
     multiplier: float = 1,
     cqc_squared_limits: bool = True,
+    points_columns: Sequence[str] | None = None,
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Every funnel in ``frame`` at once, one per combination of the ``by`` columns.
 
     Vectorised over all funnels (no Python loop per unit), and equal to :func:`funnel` applied to
-    each ``by`` group. Options are those of :func:`funnel`.
+    each ``by`` group. Options are those of :func:`funnel`; ``points_columns`` picks which of the
+    points' statistics to return (all by default): at millions of units, a caller that reads
+    only ``z`` and ``outlier`` is spared a frame of twenty columns. Keys held as non-negative
+    integer codes are grouped by counting, without hashing.
 
     Returns
     -------
@@ -294,7 +298,9 @@ def funnel_by(
     options = _options(
         data_type, limit, sr_method, trim, adjust, shmi_rounding, multiplier, cqc_squared_limits
     )
-    points, summary, _ = _funnel_frame(frame, list(by), numerator, denominator, area, options)
+    points, summary, _ = _funnel_frame(
+        frame, list(by), numerator, denominator, area, options, points_columns
+    )
     return points, summary
 
 
@@ -409,7 +415,23 @@ def _validate_rows(
 # --------------------------------------------------------------------------- the frame pipeline
 
 
+def _dense(values: np.ndarray) -> tuple[np.ndarray, np.ndarray] | None:
+    """Sorted factorisation of small non-negative integers by counting (None otherwise)."""
+    if values.dtype.kind not in "iu" or not values.size:
+        return None
+    low, high = values.min(), values.max()
+    if low < 0 or high > max(4 * values.size, 2**16):
+        return None
+    present = np.zeros(int(high) + 1, dtype=bool)
+    present[values] = True
+    position = np.cumsum(present, dtype=np.int64) - 1
+    return position[values], np.flatnonzero(present).astype(values.dtype)
+
+
 def _codes(column: pd.Series) -> tuple[np.ndarray, pd.Index]:
+    dense = _dense(column.to_numpy())
+    if dense is not None:
+        return dense[0], pd.Index(dense[1])
     codes, uniques = pd.factorize(column, sort=True, use_na_sentinel=False)
     return codes.astype(np.int64), pd.Index(uniques)
 
@@ -421,6 +443,7 @@ def _funnel_frame(
     denominator: str,
     area: str,
     options: dict[str, Any],
+    points_columns: Sequence[str] | None = None,
 ) -> tuple[pd.DataFrame, pd.DataFrame, list[Any]]:
     num = _as_float(frame[numerator].to_numpy(), numerator)
     den = _as_float(frame[denominator].to_numpy(), denominator)
@@ -431,7 +454,8 @@ def _funnel_frame(
     if by_codes:
         sizes = [len(u) for _, u in by_codes]
         combined = np.ravel_multi_index([c for c, _ in by_codes], sizes)
-        fid_all, fid_uniques = pd.factorize(combined, sort=True)
+        dense = _dense(combined)
+        fid_all, fid_uniques = dense if dense is not None else pd.factorize(combined, sort=True)
         fid_all = fid_all.astype(np.int64)
         fid_levels = np.unravel_index(fid_uniques.astype(np.int64), sizes)
         by_values = {c: by_codes[i][1].take(fid_levels[i]) for i, c in enumerate(by)}
@@ -464,7 +488,13 @@ def _funnel_frame(
         keep = ~bad
         fid, acode, num, den = fid[keep], acode[keep], num[keep], den[keep]
 
-    core = _core(fid, n_funnels, num, den, options)
+    # the limit bands worked out: all of them, or those the chosen columns and outliers need
+    bands = ("95", "998")
+    if points_columns is not None:
+        bands = tuple(
+            b for b in bands if b == options["band"] or any(c.endswith(b) for c in points_columns)
+        )
+    core = _core(fid, n_funnels, num, den, options, bands)
 
     points: dict[str, Any] = {}
     for c in by:
@@ -472,7 +502,10 @@ def _funnel_frame(
         points[c] = values.take(fid) if len(values) else values
     group_values = area_uniques.take(acode)
     points["group"] = group_values
-    points.update(core["points"])
+    if points_columns is None:
+        points.update(core["points"])
+    else:
+        points.update({c: core["points"][c] for c in points_columns})
     points_frame = pd.DataFrame(points, copy=False)
 
     summary = pd.DataFrame(
@@ -716,13 +749,16 @@ def _limit_pair(
     return lower, upper
 
 
-def _poisson_pair(band: str, d: np.ndarray, m: float) -> tuple[np.ndarray, np.ndarray]:
+def _poisson_pair(
+    band: str, distinct: tuple[np.ndarray, np.ndarray], m: float
+) -> tuple[np.ndarray, np.ndarray]:
     """Exact Poisson limits for SR, qchisq(..., lower.tail = FALSE) in FunnelPlotR.
 
-    Expected counts repeat a lot (SHMI rounds them), so each distinct one is computed once.
+    Expected counts repeat a lot (SHMI rounds them), so each distinct one is computed once:
+    ``distinct`` is ``np.unique(d, return_inverse=True)``.
     """
     alpha = _ALPHA[band]
-    u, inverse = np.unique(d, return_inverse=True)
+    u, inverse = distinct
     lower = m * (special.chdtri(2 * u, 1 - alpha) / 2) / u
     upper = m * (special.chdtri(2 * (u + 1), alpha) / 2) / u
     return lower[inverse], upper[inverse]
@@ -738,8 +774,10 @@ def _all_limits(
     m: float,
     cqc_squared: bool,
     next_den: np.ndarray | None = None,
+    bands: tuple[str, ...] = ("95", "998"),
 ) -> dict[str, np.ndarray]:
-    """Unadjusted and adjusted 95% and 99.8% limits at denominators ``d`` (calculate_limits).
+    """Unadjusted and adjusted limits of ``bands`` (95, 99.8%) at denominators ``d``
+    (calculate_limits).
 
     ``target`` and ``tau2`` are per funnel, indexed by ``fid``. For PR, ``next_den`` is the next
     denominator on the lookup grid for rows whose limits may wrap (NaN elsewhere).
@@ -753,9 +791,10 @@ def _all_limits(
         else:
             centre = np.ones(0)
     out: dict[str, np.ndarray] = {}
-    for band in ("95", "998"):
-        if data_type == "SR":
-            lower, upper = _poisson_pair(band, d, m)
+    distinct = np.unique(d, return_inverse=True) if data_type == "SR" else None
+    for band in bands:
+        if distinct is not None:
+            lower, upper = _poisson_pair(band, distinct, m)
         else:
             lower, upper = _limit_pair(
                 data_type, sr_method, band, d, var0, 0.0, centre, m, cqc_squared, next_den
@@ -770,7 +809,7 @@ def _all_limits(
     rows = None if data_type == "SR" or positive.all() else np.flatnonzero(positive[fid])
     sub = (lambda a: a) if rows is None else (lambda a: a[rows])
     tau_rows = tau2[fid] if rows is None else tau2[fid[rows]]
-    for band in ("95", "998"):
+    for band in bands:
         lower, upper = _limit_pair(
             data_type,
             sr_method,
@@ -793,7 +832,12 @@ def _all_limits(
 
 
 def _core(
-    fid: np.ndarray, n_funnels: int, num: np.ndarray, den: np.ndarray, o: dict[str, Any]
+    fid: np.ndarray,
+    n_funnels: int,
+    num: np.ndarray,
+    den: np.ndarray,
+    o: dict[str, Any],
+    bands: tuple[str, ...] = ("95", "998"),
 ) -> dict[str, Any]:
     """The funnels' statistics for units sorted by funnel (and group within it)."""
     data_type, sr_method, m = o["data_type"], o["sr_method"], o["multiplier"]
@@ -856,11 +900,13 @@ def _core(
         m,
         o["cqc_squared"],
         next_den=next_den,
+        bands=bands,
     )
     adjusted_r = adjusted[fid]
     in_effect = {
         name: np.where(adjusted_r, limits["adjusted_" + name], limits["unadjusted_" + name])
         for name in _LIMIT_COLUMNS
+        if name.rsplit("_", 1)[1] in bands
     }
     value = rr * m
     band = o["band"]
