@@ -144,7 +144,7 @@ class Bench:
                 f"SPC, {name}: on the subset its upper limits agree with ours within 0.2% for "
                 f"{p['limits_agree']:.0%} of series and its special-cause flags match ours "
                 f"point for point for {p['flags_agree']:.0%} (differences are in method, "
-                "not in work done; see README Performance)."
+                "not in work done)."
             )
         self.notes.append(
             f"SPC: {r['subset_series']} series drawn at random (fixed seed) from the CCG demo's "
@@ -251,8 +251,9 @@ class Bench:
             'An indicator change drives the sidebar "Indicator" combobox as a user does '
             "(click, type the code, click the option), each time a different indicator with a "
             "funnel plot, and is timed in the page from the option's pointerdown to the first "
-            "frame after the rerun's last DOM change, once the script has finished, no spinner "
-            "or status widget shows and the chart changed. The floor is bench/floor_app.py: a "
+            "frame after the rerun's last DOM change, once the script has run and finished, no "
+            "spinner or status widget shows and the page has been quiet for 300 ms (not "
+            "counted). The floor is bench/floor_app.py: a "
             "selectbox and an Altair scatter of as many points as the app's funnel chart has "
             f"marks, timed the same way in the same run. Medians over "
             f"{self.args.browser_runs or self.runs} fresh "
