@@ -199,8 +199,9 @@ def _series_layout(
     return _Layout(index, order, codes, position, (n_series, width))
 
 
-def _compact(*grids: np.ndarray) -> tuple[np.ndarray, ...]:
-    """Move each row's jointly non-NaN points to the front (stable), NaN-padding the rest."""
+def _compact(*grids: np.ndarray, in_place: bool = False) -> tuple[np.ndarray, ...]:
+    """Move each row's jointly non-NaN points to the front (stable), NaN-padding the rest;
+    ``in_place`` reuses grids the caller will not read again (millions of points each)."""
     valid = np.ones(grids[0].shape, dtype=bool)
     for g in grids:
         valid &= ~np.isnan(g)
@@ -212,7 +213,7 @@ def _compact(*grids: np.ndarray) -> tuple[np.ndarray, ...]:
     for g in grids:
         moved = np.take_along_axis(g[rows], idx, axis=1)
         moved[~kept] = np.nan
-        g = g.copy()
+        g = g if in_place else g.copy()
         g[rows] = moved
         out.append(g)
     return tuple(out)
@@ -787,8 +788,9 @@ def fingertips_recent_trend(
     }
     valid = ~np.isnan(grids["x"])
     n_valid = valid.sum(axis=1)
-    packed = _compact(np.where(valid, 0.0, np.nan), grids["x"], grids["n"], grids["v"], grids["se"])
-    _, gx, gn, gv, gse = packed
+    gx, gn, gv, gse = _compact(
+        grids.pop("x"), grids.pop("n"), grids.pop("v"), grids.pop("se"), in_place=True
+    )
     k = FINGERTIPS_POINTS
     idx = _last_points(gx, n_valid, k)
     enough = n_valid >= k
