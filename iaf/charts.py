@@ -733,6 +733,9 @@ def tartan_rug(
 
 
 # ── 6. Choropleth / hex map ─────────────────────────────────────────────────────────────────
+_GEO_DATASET = "area_shapes"
+
+
 def choropleth(
     geojson_features: Sequence[Mapping[str, Any]] | Mapping[str, Any],
     values: pd.DataFrame,
@@ -784,7 +787,9 @@ def choropleth(
     )
     pick = alt.selection_point(name="pick", fields=["area_code"], on="click")
     shapes = (
-        alt.Chart(alt.Data(values=features))
+        # The shapes by name, attached once at the end: Altair deep-copies inline data on
+        # every layer/project/properties call, which for real boundaries costs seconds.
+        alt.Chart(alt.Data(name=_GEO_DATASET))
         .transform_calculate(area_code="datum.properties.code", area_name="datum.properties.name")
         .transform_lookup(
             lookup="area_code", from_=alt.LookupData(vals, "area_code", ["value", "sig"])
@@ -833,7 +838,9 @@ def choropleth(
             ),
         )
     )
-    return _finish(chart, finding)
+    chart = _finish(chart, finding)
+    chart.datasets = {_GEO_DATASET: list(features)}
+    return chart
 
 
 # ── 7. Small multiples ──────────────────────────────────────────────────────────────────────
@@ -1220,10 +1227,11 @@ def _named(frame: pd.DataFrame) -> pd.DataFrame:
     """Adds ``area_label``: the area name, with the code appended where names repeat."""
     names = frame["area_name"].astype(str)
     codes = frame["area_code"].astype(str)
-    clash = names.groupby(names).transform(lambda s: codes.loc[s.index].nunique() > 1)
-    return frame.assign(
-        area_label=np.where(clash.astype(bool), names + " (" + codes + ")", names).astype(object)
-    )
+    # Distinct codes per name, counted once per name (no per-group Python).
+    per_name = pd.DataFrame({"n": names, "c": codes}).drop_duplicates().groupby("n").size()
+    clash = names.map(per_name).to_numpy() > 1
+    labels = np.where(clash, names + " (" + codes + ")", names)
+    return frame.assign(area_label=labels.astype(object))
 
 
 def _polarity_of(rows: pd.DataFrame) -> np.ndarray:
@@ -1412,27 +1420,26 @@ def _js_string(text: str) -> str:
     return json.dumps(str(text))
 
 
-def _finish(chart: Any, description: str) -> Any:
-    """The house look: description as alt text, projector-sized fonts, NHS text colours."""
-    return (
-        chart.properties(description=description)
-        .configure(font=FONT)
-        .configure_axis(
+def _house_config() -> alt.Config:
+    """Projector-sized fonts and NHS text colours for every chart (built once)."""
+    return alt.Config(
+        font=FONT,
+        axis=alt.AxisConfig(
             labelFontSize=AXIS_FONT,
             titleFontSize=AXIS_FONT + 1,
             labelColor=TEXT,
             titleColor=TEXT,
             gridColor="#E8EDEE",
-        )
-        .configure_title(
+        ),
+        title=alt.TitleConfig(
             fontSize=TITLE_FONT,
             subtitleFontSize=SUBTITLE_FONT,
             color=TEXT,
             subtitleColor=SUBTLE,
             anchor="start",
             offset=12,
-        )
-        .configure_legend(
+        ),
+        legend=alt.LegendConfig(
             labelFontSize=AXIS_FONT,
             titleFontSize=AXIS_FONT,
             labelColor=TEXT,
@@ -1441,7 +1448,21 @@ def _finish(chart: Any, description: str) -> Any:
             labelLimit=360,
             titleLimit=480,
             orient="bottom",
-        )
-        .configure_header(labelFontSize=AXIS_FONT, titleFontSize=AXIS_FONT, labelColor=TEXT)
-        .configure_view(strokeWidth=0)
+        ),
+        header=alt.HeaderConfig(labelFontSize=AXIS_FONT, titleFontSize=AXIS_FONT, labelColor=TEXT),
+        view=alt.ViewConfig(strokeWidth=0),
     )
+
+
+_HOUSE_CONFIG = _house_config()
+
+
+def _finish(chart: Any, description: str) -> Any:
+    """The house look: description as alt text, projector-sized fonts, NHS text colours.
+
+    Set in place on the chart each builder has just made (one object, not seven copies:
+    Altair deep-copies a chart, inline data included, on every ``configure_*`` call).
+    """
+    chart.description = description
+    chart.config = _HOUSE_CONFIG
+    return chart
