@@ -246,15 +246,19 @@ def _group_sums(
     pandas' grouped sums and means (Kahan-compensated) on an integer key, so the figures are
     the same as a groupby on the text keys gives, at a fraction of the cost.
     """
-    rows = np.flatnonzero(live)
-    has_counts = ~np.isnan(num[rows]) & ~np.isnan(den[rows])
+    if not live.all():
+        rows = np.flatnonzero(live)
+        gid, num, den, value = gid[rows], num[rows], den[rows], value[rows]
+    has_counts = ~np.isnan(num) & ~np.isnan(den)
+    # copy=False: each column its own block, not stacked into a fresh 2-D copy
     frame = pd.DataFrame(
         {
-            "gid": gid[rows],
-            "num": np.where(has_counts, num[rows], np.nan),
-            "den": np.where(has_counts, den[rows], np.nan),
-            "value": value[rows],
-        }
+            "gid": gid,
+            "num": np.where(has_counts, num, np.nan),
+            "den": np.where(has_counts, den, np.nan),
+            "value": value,
+        },
+        copy=False,
     )
     g = frame.groupby("gid", sort=False)
     return g.agg(
