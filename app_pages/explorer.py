@@ -1,5 +1,7 @@
 """Indicator explorer: funnel plot, ranked bars, map and outlier table for one indicator."""
 
+import math
+
 import streamlit as st
 
 import ui
@@ -77,10 +79,11 @@ with tab_funnel:
     if "reason" in fv:
         st.info(f"No funnel plot for {period}: {fv['reason']}.")
     else:
+        phi = f"phi = {fv['phi']:.2f}" if math.isfinite(fv["phi"]) else "phi undefined"
         adj = (
-            f"overdispersion adjusted (phi = {fv['phi']:.2f}, tau² = {fv['tau2']:.4g})"
+            f"overdispersion adjusted ({phi}, tau² = {fv['tau2']:.4g})"
             if fv["adjusted"]
-            else f"no overdispersion adjustment (phi = {fv['phi']:.2f})"
+            else f"no overdispersion adjustment ({phi})"
         )
         chart = charts.funnel_chart(
             fv["points"],
@@ -98,6 +101,13 @@ with tab_funnel:
             f"Limits: 95% (dashed) and 99.8% (solid); {adj}. Click a point to open that "
             "area's profile."
         )
+        if fv["n_under_one"]:
+            st.warning(
+                f"{fv['n_under_one']:,} of {len(fv['points']):,} areas expect fewer than one "
+                "event in this period: too few to judge, so their flags reflect small numbers "
+                "more than performance.",
+                icon=":material/warning:",
+            )
         event = st.altair_chart(chart, on_select="rerun", key="funnel")
         picked = event["selection"].get("pick") if event else None
         if picked:

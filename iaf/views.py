@@ -542,6 +542,9 @@ def funnel_view(
         if ind.value_type == "rate"
         else ("Expected count" if ind.value_type == "ratio" else "Denominator"),
         "n_suppressed": int(rows["suppressed"].sum()),
+        # Expected events under one (rare events in small areas, e.g. a rate per million at
+        # practice level): the funnel method still flags them, on numbers too small to judge.
+        "n_under_one": int((den_plot < 1).sum()) if ind.value_type in ("rate", "ratio") else 0,
     }
 
 

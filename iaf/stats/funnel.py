@@ -129,6 +129,14 @@ class FunnelResult:
         if n_points < 2:
             raise InputError(f"n_points must be at least 2 to draw a line; got {n_points}.")
         den = self.points["denominator"].to_numpy(dtype=float)
+        # A geometric grid cannot start at zero: an SR expected count rounded to 0.00 under
+        # SHMI rounding (rare events in small areas) has no finite limits to draw anyway.
+        den = den[np.isfinite(den) & (den > 0)]
+        if den.size == 0:
+            bands = [f"{kind}_{c}" for kind in ("unadjusted", "adjusted") for c in _LIMIT_COLUMNS]
+            return pd.DataFrame(
+                {c: np.empty(0) for c in ["denominator", "target", *_LIMIT_COLUMNS, *bands]}
+            )
         grid = np.unique(np.geomspace(den.min(), den.max(), n_points))
         natural_target = self.target / self.multiplier
         fid = np.zeros(grid.size, dtype=np.intp)

@@ -474,6 +474,21 @@ def test_limits_grid_ends_at_the_smallest_and_largest_units(
             assert (np.diff(grid["upper_998"]) <= 0).all()
 
 
+def test_limits_grid_starts_at_the_smallest_nonzero_denominator() -> None:
+    # Found at practice scale: a rare-event rate's expected counts (0.0014 events) round to
+    # 0.00 under SHMI rounding, and np.geomspace cannot start at zero. Those units have no
+    # finite limits; the grid spans the others, and is empty when there are none.
+    result = funnel([0, 1, 2, 3], [0.001, 0.5, 1.5, 3.0], "SR")
+    assert result.points["denominator"].min() == 0  # 0.001 rounded to 0.00
+    grid = result.limits_grid(20)
+    assert grid["denominator"].iloc[0] == pytest.approx(0.5)
+    assert grid["denominator"].iloc[-1] == pytest.approx(3.0)
+    assert np.isfinite(grid["upper_998"]).all()
+    none = funnel([0, 0], [0.001, 0.002], "SR").limits_grid(20)
+    assert none.empty
+    assert list(none.columns) == list(grid.columns)
+
+
 def test_multiplier_scales_value_target_and_limits(oracle: dict[str, pd.DataFrame]) -> None:
     plain, *_ = _run_call(oracle, "PR_default")
     scaled, *_ = _run_call(oracle, "PR_multiplier100")
