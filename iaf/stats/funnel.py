@@ -48,7 +48,6 @@ from __future__ import annotations
 
 from collections.abc import Hashable, Iterable, Sequence
 from dataclasses import dataclass
-from itertools import pairwise
 from typing import Any, Literal
 
 import numpy as np
@@ -72,8 +71,6 @@ _Z = {"95": Z_95_FUNNELPLOTR, "998": Z_998_FUNNELPLOTR}
 _ALPHA = {"95": 0.025, "998": 0.001}
 _LIMITS = {95.0: "95", 99.8: "998"}
 # FunnelPlotR's lookup grid for PR limits: 1,000 points from 3 to ceiling(max denominator).
-_PR_GRID_FROM = 3.0
-_PR_GRID_LENGTH = 1000
 
 _LIMIT_COLUMNS = [f"{side}_{band}" for band in ("95", "998") for side in ("lower", "upper")]
 _POINT_COLUMNS = [
@@ -149,7 +146,6 @@ class FunnelResult:
             self.sr_method,
             self.multiplier,
             self.cqc_squared_limits,
-            next_den=_next_in_sorted(grid),
         )
         out = {"denominator": grid, "target": np.full(grid.size, self.target)}
         for name in _LIMIT_COLUMNS:
@@ -633,60 +629,6 @@ def _dersimonian_laird(
     return np.where((n * phi < n - 1) | (n < 2) | ~np.isfinite(tau2), 0.0, tau2)
 
 
-def _next_in_sorted(grid: np.ndarray) -> np.ndarray:
-    return np.r_[grid[1:], np.nan]
-
-
-def _r_seq(start: float, stop: float, length: int) -> np.ndarray:
-    """R's seq(from, to, length.out): from, from + i·((to − from)/(n − 1)), to."""
-    if start == stop:
-        return np.full(length, start)
-    by = (stop - start) / (length - 1)
-    return np.r_[start, start + np.arange(1, length - 1) * by, stop]
-
-
-def _pr_wraps(angle: np.ndarray, half: np.ndarray) -> np.ndarray:
-    return (angle - half < 0) | (angle + half > np.pi / 2)
-
-
-def _pr_next_grid(
-    d: np.ndarray, fid: np.ndarray, wraps: np.ndarray, bounds: np.ndarray
-) -> np.ndarray:
-    """Next denominator above each wrapping row's on FunnelPlotR's PR lookup grid (else NaN).
-
-    The grid is R's ``seq(3, ceiling(max(d)), length.out = 1000)`` plus the funnel's own
-    denominators. Limits wrap only below a denominator threshold, so every denominator above a
-    wrapping row's is another wrapping row's or at least the smallest non-wrapping one: the
-    grid is rebuilt from those few values, per funnel that has any.
-    """
-    out = np.full(d.size, np.nan)
-    rows = np.flatnonzero(wraps)
-    if rows.size == 0:
-        return out
-    starts = bounds[:-1]
-    nonempty = bounds[1:] > starts
-    smallest_other = np.full(starts.size, np.inf)
-    largest = np.full(starts.size, np.nan)
-    smallest_other[nonempty] = np.minimum.reduceat(np.where(wraps, np.inf, d), starts[nonempty])
-    largest[nonempty] = np.maximum.reduceat(d, starts[nonempty])
-    row_fid = fid[rows]
-    cuts = np.r_[0, np.flatnonzero(np.diff(row_fid)) + 1, rows.size]
-    for a, b in pairwise(cuts):
-        f = row_fid[a]
-        these = d[rows[a:b]]
-        grid = np.unique(
-            np.r_[
-                _r_seq(_PR_GRID_FROM, float(np.ceil(largest[f])), _PR_GRID_LENGTH),
-                these,
-                smallest_other[f],
-            ]
-        )
-        grid = grid[np.isfinite(grid)]
-        pos = np.searchsorted(grid, these, side="right")
-        out[rows[a:b]] = np.where(pos < grid.size, grid[np.minimum(pos, grid.size - 1)], np.nan)
-    return out
-
-
 def _limit_pair(
     data_type: str,
     sr_method: str,
@@ -697,7 +639,6 @@ def _limit_pair(
     centre: np.ndarray,
     m: float,
     cqc_squared: bool,
-    next_den: np.ndarray | None,
 ) -> tuple[np.ndarray, np.ndarray]:
     """Lower and upper limits of one band, normal-approximation forms (calculate_limits).
 
@@ -722,38 +663,17 @@ def _limit_pair(
     upper = np.sin(centre + half)
     upper *= upper
     upper *= m
-    if next_den is not None:
-        rows = np.flatnonzero(_pr_wraps(centre, half) & ~np.isnan(next_den))
-        if rows.size:
-            tau_rows = tau[rows] if isinstance(tau, np.ndarray) else tau
-            nd = next_den[rows]
-            nl, nu = _limit_pair(
-                "PR",
-                sr_method,
-                band,
-                nd,
-                (1 / (2 * np.sqrt(nd))) ** 2,
-                tau_rows,
-                centre[rows],
-                m,
-                cqc_squared,
-                None,
-            )
-            # FunnelPlotR: a limit that is not monotone against the next grid point has
-            # wrapped round the arcsine scale; pin it to 0 or 1.
-            lower[rows] = np.where(lower[rows] > nl, 0.0, lower[rows])
-            upper[rows] = np.where(upper[rows] < nu, m, upper[rows])
-        # Departure (docs/METHODS.md): with no larger denominator on the grid FunnelPlotR's test
-        # has nothing to compare with, so a wrapped limit at the largest denominator would stay
-        # wrapped (sin² of a negative angle is positive). Pin it from the angle itself.
-        last = np.isnan(next_den)
-        if isinstance(centre, np.ndarray) and centre.shape == lower.shape:
-            angle_lo, angle_hi = centre - half, centre + half
-        else:
-            angle_lo = np.broadcast_to(centre - half, lower.shape)
-            angle_hi = np.broadcast_to(centre + half, lower.shape)
-        lower = np.where(last & (angle_lo < 0), 0.0, lower)
-        upper = np.where(last & (angle_hi > np.pi / 2), m, upper)
+    # A limit whose angle leaves [0, pi/2] has wrapped round the arcsine scale (sin² of a
+    # negative angle is positive): pin it to 0 or 1. FunnelPlotR detects a wrap by comparing
+    # each limit with the next larger denominator's on a lookup grid, which misses a wrap at the
+    # largest denominator and a slight one at the smallest; the angle itself is the exact test
+    # (departure 5 in docs/METHODS.md).
+    angle_lo, angle_hi = centre - half, centre + half
+    if np.shape(angle_lo) != lower.shape:
+        angle_lo = np.broadcast_to(angle_lo, lower.shape)
+        angle_hi = np.broadcast_to(angle_hi, lower.shape)
+    lower[angle_lo < 0] = 0.0
+    upper[angle_hi > np.pi / 2] = m
     return lower, upper
 
 
@@ -781,14 +701,12 @@ def _all_limits(
     sr_method: str,
     m: float,
     cqc_squared: bool,
-    next_den: np.ndarray | None = None,
     bands: tuple[str, ...] = ("95", "998"),
 ) -> dict[str, np.ndarray]:
     """Unadjusted and adjusted limits of ``bands`` (95, 99.8%) at denominators ``d``
     (calculate_limits).
 
-    ``target`` and ``tau2`` are per funnel, indexed by ``fid``. For PR, ``next_den`` is the next
-    denominator on the lookup grid for rows whose limits may wrap (NaN elsewhere).
+    ``target`` and ``tau2`` are per funnel, indexed by ``fid``.
     """
     var0 = (1 / (2 * np.sqrt(d))) ** 2
     with np.errstate(divide="ignore", invalid="ignore"):
@@ -805,7 +723,7 @@ def _all_limits(
             lower, upper = _poisson_pair(band, distinct, m)
         else:
             lower, upper = _limit_pair(
-                data_type, sr_method, band, d, var0, 0.0, centre, m, cqc_squared, next_den
+                data_type, sr_method, band, d, var0, 0.0, centre, m, cqc_squared
             )
         out[f"unadjusted_lower_{band}"], out[f"unadjusted_upper_{band}"] = lower, upper
 
@@ -828,7 +746,6 @@ def _all_limits(
             sub(centre) if centre.size else centre,
             m,
             cqc_squared,
-            None if next_den is None else sub(next_den),
         )
         if rows is not None:
             lower_all = out[f"unadjusted_lower_{band}"].copy()
@@ -893,11 +810,6 @@ def _core(
         tau2 = np.zeros(n_funnels)
     adjusted = tau2 > 0
 
-    next_den = None
-    if data_type == "PR":
-        widest = _Z["998"] * np.sqrt((1 / (2 * np.sqrt(d))) ** 2 + tau2[fid])
-        wraps = _pr_wraps(np.arcsin(np.sqrt(target))[fid], widest)
-        next_den = _pr_next_grid(d, fid, wraps, bounds)
     limits = _all_limits(
         d,
         fid,
@@ -907,7 +819,6 @@ def _core(
         sr_method,
         m,
         o["cqc_squared"],
-        next_den=next_den,
         bands=bands,
     )
     adjusted_r = adjusted[fid]

@@ -352,6 +352,24 @@ def test_pr_limits_pinned_at_zero_and_one_for_tiny_denominators(
     assert result.points.set_index("group").loc["U16", "upper_998"] == 1.0
 
 
+def test_pr_limits_pinned_wherever_the_angle_wraps() -> None:
+    # Departure 5 (docs/METHODS.md). Found by the property tests: 47/490 and nineteen 0/1 give a
+    # target of 9.2%; at n = 1 the 99.8% angle is just past pi/2, so sin² folds back to 0.922,
+    # below the 95% limit's 0.923. FunnelPlotR's next-grid-point test (its next point, n = 3,
+    # has 0.869) does not see that fold; the angle does, so the limit is 1.
+    num = np.r_[np.zeros(6), 47, np.zeros(13)]
+    den = np.r_[np.ones(6), 490, np.ones(13)]
+    result = funnel(num, den, "PR", adjust=False, limit=95)
+    small = result.points.loc[result.points["denominator"] == 1].iloc[0]
+    assert small["upper_998"] == 1.0
+    assert small["upper_95"] == pytest.approx(0.922529, abs=1e-6)  # not wrapped, as FunnelPlotR
+    # At the largest denominator (nothing larger to compare with) the same rule applies.
+    # 0/200 beside 1/150 and 1/100 (target 0.44%): its lower angle is below 0.
+    lone = funnel([0, 1, 1], [200, 150, 100], "PR", adjust=False).points
+    biggest = lone.loc[lone["denominator"] == 200].iloc[0]
+    assert biggest["lower_998"] == 0.0 and biggest["outlier"] != "low"
+
+
 def test_duplicate_groups_are_summed() -> None:
     once = funnel([30, 70, 40, 80], [100, 150, 100, 200], groups=["a", "b", "c", "d"])
     split = funnel([10, 20, 70, 40, 80], [40, 60, 150, 100, 200], groups=["a", "a", "b", "c", "d"])
