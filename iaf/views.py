@@ -496,6 +496,9 @@ def funnel_view(
         }
     num, den = usable["numerator"].to_numpy(), usable["denominator"].to_numpy()
     scale = float(ind.multiplier)
+    if ind.value_type == "rate" and not num.sum() > 0:
+        # The funnel's centre is the areas' combined rate; with no events there is no funnel.
+        return {"reason": f"no events among these areas in {period}"}
     if ind.value_type == "rate":
         national = num.sum() / den.sum()
         den_plot = den * national  # expected events at the national rate

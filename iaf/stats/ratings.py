@@ -573,7 +573,8 @@ def _aggregate(scored: pd.DataFrame, rules: RatingRules, groups: tuple[str, ...]
 
 def _joined_phrases(judged: pd.DataFrame, summary: pd.DataFrame, keys: list[str]) -> list[str]:
     """Per group (in ``summary`` order), "code name (period) scored 3: why; …" in Annex A order."""
-    score_text = judged["score"].map(_num, na_action="ignore").fillna("")
+    # astype(object): with no scores the map gives float64, which cannot hold ""
+    score_text = judged["score"].map(_num, na_action="ignore").astype(object).fillna("")
     period = judged["period"].fillna("").astype(str)
     phrase = (
         judged["indicator"].astype(str)
