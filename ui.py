@@ -439,6 +439,9 @@ def parent_filter(ds: Dataset) -> str:
         return ""
     parents = sorted(p for p in ds.areas["parent"].astype(str).unique() if p)
     names = ds.areas.set_index("code")["name"].astype(str).to_dict()
+    if "parent_name" in ds.areas.columns:  # the CCG names, from the practice hierarchy
+        named = ds.areas.loc[ds.areas["parent_name"].notna(), ["parent", "parent_name"]]
+        names |= named.astype(str).set_index("parent")["parent_name"].to_dict()
     return url_widget(
         st.selectbox,
         "Practices in CCG",

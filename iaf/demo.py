@@ -894,6 +894,7 @@ def generate_practices(
             "name": place + " " + kind,
             "type": "practice",
             "parent": ccgs["code"].to_numpy()[parent],
+            "parent_name": ccgs["name"].to_numpy()[parent],
             "region": ccgs["region"].to_numpy()[parent],
             "stp": ccgs["stp"].to_numpy()[parent],
             "population": population,

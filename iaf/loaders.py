@@ -1052,7 +1052,8 @@ def _guess_area_columns(frame: pd.DataFrame, name: str) -> dict[str, str]:
 
 
 def load_practice_hierarchy(path: Source, *, name: str | None = None) -> pd.DataFrame:
-    """Practices → CCG / sub-ICB location (``parent``, ODS code), with region and STP/ICB names.
+    """Practices → CCG / sub-ICB location (``parent``, ODS code; ``parent_name``), with region
+    and STP/ICB names.
 
     Reads NHS Digital's QOF "NHS geographies" mapping (as Parquet or CSV, any year 2019-20 …
     2022-23: the commissioner column was renamed from CCG to sub-ICB location over time).
@@ -1085,6 +1086,8 @@ def load_practice_hierarchy(path: Source, *, name: str | None = None) -> pd.Data
             "stp": frame[s] if (s := first("ICB_NAME", "STP_NAME")) else "",
         }
     )
+    if parent_name := first("SUB_ICB_LOC_NAME", "SUB_ICB_NAME", "CCG_NAME"):
+        out["parent_name"] = frame[parent_name]
     if pcn := first("PCN_ODS_CODE"):
         out["pcn"] = frame[pcn]
     return validate_areas(out, source=label)

@@ -304,9 +304,16 @@ def test_area_mapping_errors_name_the_column() -> None:
     )
 
 
-@pytest.mark.parametrize(("year", "n", "parent_region"),
-                         [("2019_2020", 6720, 135), ("2021_2022", 6470, 106)])  # fmt: skip
-def test_practice_hierarchy(real_dir: Path, year: str, n: int, parent_region: int) -> None:
+@pytest.mark.parametrize(
+    ("year", "n", "parent_region", "parent_name"),
+    [
+        ("2019_2020", 6720, 135, "NHS Tees Valley CCG"),
+        ("2021_2022", 6470, 106, "NHS North East and North Cumbria ICB - 16C"),
+    ],
+)
+def test_practice_hierarchy(
+    real_dir: Path, year: str, n: int, parent_region: int, parent_name: str
+) -> None:
     areas = loaders.load_practice_hierarchy(
         real_dir / "practices" / f"qof_nhs_geographies_{year}.parquet"
     )
@@ -314,6 +321,7 @@ def test_practice_hierarchy(real_dir: Path, year: str, n: int, parent_region: in
     assert areas["parent"].nunique() == parent_region
     a81001 = areas.set_index("code").loc["A81001"]
     assert (a81001["parent"], a81001["region"]) == ("16C", "North East and Yorkshire")
+    assert a81001["parent_name"] == parent_name  # the CCG / sub-ICB location's own name
 
 
 # ── Properties ───────────────────────────────────────────────────────────────────────────
