@@ -33,7 +33,7 @@ def _read_csv(path: str) -> pd.DataFrame:
     if not p.is_file():
         raise InputError(f"{path}: no such file")
     try:
-        return pd.read_csv(p, dtype_backend="numpy_nullable").pipe(
+        frame = pd.read_csv(p, dtype_backend="numpy_nullable").pipe(
             lambda f: f.rename(columns=lambda c: str(c).strip())
         )
     except UnicodeDecodeError as exc:
@@ -42,6 +42,10 @@ def _read_csv(path: str) -> pd.DataFrame:
         raise InputError(f"{path} is empty: it has no header and no rows") from None
     except pd.errors.ParserError as exc:
         raise InputError(f"{path}: not a readable CSV file ({exc})") from None
+    if frame.empty:
+        # As `validate` says it: every command refuses a file with nothing to compute on.
+        raise InputError(f"{p.name} has a header but no data rows")
+    return frame
 
 
 def _need(frame: pd.DataFrame, path: str, *cols: str | None) -> None:
@@ -210,9 +214,12 @@ def cmd_spc(args: argparse.Namespace) -> int:
     )
     rebase = None
     if args.rebase and as_dates.notna().all():
-        parsed = pd.to_datetime(pd.Series(args.rebase), errors="coerce", format="mixed")
+        given = pd.Series(args.rebase, dtype=str)
+        parsed = pd.to_datetime(given, errors="coerce", format="mixed")
+        # dateutil reads "Feb" or "3" as a day of the current year: a rebase date needs its year.
+        parsed = parsed.where(given.str.contains(r"\d{4}", regex=True))
         if parsed.isna().any():
-            bad = ", ".join(repr(r) for r in pd.Series(args.rebase)[parsed.isna()])
+            bad = ", ".join(repr(r) for r in given[parsed.isna()])
             raise InputError(
                 f"--rebase {bad}: not a date, and the periods in column {args.period!r} are dates"
             )
@@ -373,7 +380,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--period", required=True)
     p.add_argument("--value", required=True)
     p.add_argument("--improvement", choices=["increase", "decrease", "neutral"], default="increase")
-    p.add_argument("--rebase", nargs="+")
+    p.add_argument(
+        "--rebase",
+        nargs="+",
+        metavar="PERIOD",
+        help="recalculate the limits from these periods on (dates with the year, e.g. 2020-04-01)",
+    )
     p.add_argument("--fix-after", type=int)
     p.add_argument("--target", type=float)
     p.add_argument("--no-screen", action="store_true")

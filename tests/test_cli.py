@@ -637,6 +637,21 @@ def test_empty_file(capsys, tmp_path) -> None:
         assert err == f"error: {path} is empty: it has no header and no rows\n"
 
 
+def test_header_only_file_is_refused_by_every_command(capsys, tmp_path) -> None:
+    # Before: ci, spc and trend printed a header and exited 0, funnel said "no group has a
+    # positive denominator" and validate "has a header but no data rows". Now all say the last.
+    path = tmp_path / "header.csv"
+    path.write_text("area,p,n,d,s,v\n")
+    for argv in (["ci", path, "--numerator", "n", "--denominator", "d"],
+                 ["funnel", path, "--area", "area", "--numerator", "n", "--denominator", "d"],
+                 ["spc", path, "--series", "s", "--period", "p", "--value", "v"],
+                 ["trend", path, "--series", "s", "--period", "p", "--value", "v"],
+                 ["validate", path]):  # fmt: skip
+        code, out, err = run(capsys, *argv)
+        assert (code, out) == (EXIT_BAD_INPUT, ""), argv[0]
+        assert err == "error: header.csv has a header but no data rows\n", argv[0]
+
+
 def test_missing_file(capsys, tmp_path) -> None:
     code, _, err = run(capsys, "ci", tmp_path / "nope.csv", "--numerator", "n",
                        "--denominator", "d")  # fmt: skip
@@ -673,6 +688,14 @@ def test_bad_rebase_date(capsys, tmp_path) -> None:
     assert err == (
         "error: --rebase '2020-13-01': not a date, and the periods in column 'month' are dates\n"
     )
+    # "Feb" alone would be read as 1 February of the current year: refused, as it has no year.
+    code, out, err = run(capsys, "spc", path, "--series", "s", "--period", "month",
+                         "--value", "v", "--rebase", "Feb")  # fmt: skip
+    assert (code, out) == (EXIT_BAD_INPUT, "")
+    assert err.startswith("error: --rebase 'Feb': not a date")
+    code, out, _ = run(capsys, "spc", path, "--series", "s", "--period", "month",
+                       "--value", "v", "--rebase", "Feb 2020")  # fmt: skip
+    assert code == 0 and out
 
 
 def test_trend_repeated_period_is_rejected(capsys, tmp_path) -> None:
