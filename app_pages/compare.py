@@ -58,7 +58,11 @@ peers = peer_info["peers"]
 name = names.get(area, area)
 st.header(ui.md_text(f"{name} and {len(peers)} peers: {group}"))
 if not peers:
-    st.info("No peers in this set: pick another kind of peer group or hand-pick some.")
+    st.info(
+        ui.md_text(peer_info["explanation"])
+        if kind == "similar10"
+        else "No peers in this set: pick another kind of peer group or hand-pick some."
+    )
     st.stop()
 rows = ui.get_view("compare", area=area, peers=list(peers), period=period, group=group)
 if rows.empty:

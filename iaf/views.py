@@ -826,6 +826,15 @@ def peer_set(
         }
     variables = [c for c in _characteristics(areas)]
     has_list = "peers" in areas and areas["peers"].astype(str).str.len().gt(0).all()
+    if not has_list and not variables:
+        return {
+            "peers": (),
+            "why": pd.DataFrame(),
+            "explanation": "This areas table has no published similar-10 list (a peers column) "
+            "and no characteristics such as population or deprivation to find similar areas "
+            "by: add them to the areas file, or compare with the same region, STP or "
+            "hand-picked peers.",
+        }
     groups = peers_mod.peer_groups(areas, "similar10", variables=variables)
     members = tuple(groups.get(area, []))
     why = (

@@ -320,7 +320,8 @@ def peer_groups(
         published = peers_from_list(areas, code=code, peers_col=peers_col)
         if all(published.values()):
             return published
-    chars = [population, *[v for v in variables if v != population]]
+    chars = [population] if population in areas.columns or not variables else []
+    chars += [v for v in variables if v != population]
     nn = nearest_neighbours(areas, chars, k=k, code=code)
     grouped = nn.groupby("area", sort=False)["peer"].agg(list)
     return {str(a): grouped.get(str(a), []) for a in _unique_codes(areas, code, what)}

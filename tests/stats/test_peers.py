@@ -164,6 +164,15 @@ def test_peer_groups_similar10_computed_without_list():
     assert groups == {"D": ["C", "B"], "B": ["A", "C"], "A": ["B", "C"], "C": ["B", "A"]}
 
 
+def test_peer_groups_similar10_without_population_uses_the_other_characteristics():
+    # An areas table with deprivation etc. but no population column: before, an InputError.
+    groups = peer_groups(AREAS, "similar10", variables=["x", "y"], k=2)
+    nn = nearest_neighbours(AREAS, ["x", "y"], k=2)
+    assert groups == nn.groupby("area", sort=False)["peer"].agg(list).to_dict()
+    with pytest.raises(InputError, match="population"):  # nothing at all to measure by
+        peer_groups(AREAS[["code"]], "similar10")
+
+
 def test_peer_groups_unknown_kind():
     with pytest.raises(InputError, match="kind must be one of region, stp, similar10"):
         peer_groups(AREAS, "ics")
