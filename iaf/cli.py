@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import io
 import logging
+import re
 import sys
 import tempfile
 import traceback
@@ -134,6 +135,17 @@ def _percent(text: str) -> float:
         raise argparse.ArgumentTypeError(f"{text!r} is not a percentage such as 95") from None
 
 
+def _file_rows(message: str) -> str:
+    """iaf.stats.ci names array positions (0 = first value); a file's reader wants its row
+    numbers (the header is row 1, so position 0 is row 2)."""
+
+    def rows(match: re.Match[str]) -> str:
+        numbers = re.sub(r"\d+", lambda n: str(int(n.group()) + 2), match.group(2))
+        return ("file row " if match.group(1) == "position" else "file rows ") + numbers
+
+    return re.sub(r"\b(positions?) ((?:\d+(?:, )?)+)", rows, message)
+
+
 def cmd_ci(args: argparse.Namespace) -> int:
     from iaf.stats import ci
 
@@ -141,13 +153,17 @@ def cmd_ci(args: argparse.Namespace) -> int:
     _need(frame, args.file, args.numerator, args.denominator)
     levels = tuple(args.confidence)
     value_type = "proportion" if args.method == "wilson" else "rate"
-    result = ci.indicator_cis(
-        _numeric(frame, args.numerator, args.file),
-        _numeric(frame, args.denominator, args.file),
-        value_type,
-        multiplier=args.multiplier,
-        confidence=levels,
-    )
+    num = _numeric(frame, args.numerator, args.file)
+    den = _numeric(frame, args.denominator, args.file)
+    try:
+        result = ci.indicator_cis(
+            num, den, value_type, multiplier=args.multiplier, confidence=levels
+        )
+    except InputError as exc:
+        message = str(exc)
+        if "position" not in message:
+            raise
+        raise InputError(f"{args.file}: {_file_rows(message)}") from None
     out = frame.copy()
     for col in result.columns:
         if col.startswith(("lower_", "upper_")):

@@ -637,6 +637,18 @@ def test_empty_file(capsys, tmp_path) -> None:
         assert err == f"error: {path} is empty: it has no header and no rows\n"
 
 
+def test_ci_names_the_file_rows_of_bad_counts(capsys, tmp_path) -> None:
+    # iaf.stats.ci counts positions from 0; the CLI's reader counts file rows (header = row 1).
+    path = tmp_path / "neg.csv"
+    path.write_text("area,num,den\nA,5,10\nB,-1,10\nC,-2,3\n")
+    code, out, err = run(capsys, "ci", path, "--numerator", "num", "--denominator", "den")
+    assert (code, out) == (EXIT_BAD_INPUT, "")
+    assert err == f"error: {path}: numerator is negative in 2 rows: file rows 3, 4\n"
+    path.write_text("area,num,den\nA,15,10\n")
+    code, out, err = run(capsys, "ci", path, "--numerator", "num", "--denominator", "den")
+    assert err == f"error: {path}: numerator exceeds denominator in 1 row: file row 2\n"
+
+
 def test_header_only_file_is_refused_by_every_command(capsys, tmp_path) -> None:
     # Before: ci, spc and trend printed a header and exited 0, funnel said "no group has a
     # positive denominator" and validate "has a header but no data rows". Now all say the last.

@@ -376,9 +376,16 @@ def _validate_options(improvement: str, rules: str, fix_after_n_points: Any, scr
         raise InputError(f"screen_outliers must be True or False, not {screen!r}.")
 
 
+def _period_text(period: object) -> str:
+    """A period as its reader wrote it: a date without the midnight a Timestamp prints."""
+    if isinstance(period, pd.Timestamp) and period == period.normalize():
+        return period.strftime("%Y-%m-%d")
+    return str(period)
+
+
 def _describe_rows(data: pd.DataFrame, mask: np.ndarray, limit: int = 5) -> str:
     rows = data.loc[mask, ["series", "period"]].head(limit)
-    listed = ", ".join(f"{s} {p}" for s, p in rows.itertuples(index=False))
+    listed = ", ".join(f"{s} {_period_text(p)}" for s, p in rows.itertuples(index=False))
     more = "" if mask.sum() <= limit else ", ..."
     return f"{int(mask.sum())} rows: {listed}{more}"
 

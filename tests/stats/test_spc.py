@@ -463,6 +463,12 @@ def test_limits_contain_the_mean_and_flags_agree_with_values(seed: int) -> None:
         pytest.param(
             _frame([1.0, 2.0], periods=[1, 1]), {}, "duplicated in 2 rows: s 1, s 1", id="dup"
         ),
+        pytest.param(  # dates as written, not "2020-01-31 00:00:00"
+            _frame([1.0, 2.0], periods=pd.to_datetime(["2020-01-31"] * 2)),
+            {},
+            "duplicated in 2 rows: s 2020-01-31, s 2020-01-31.",
+            id="dup-dates",
+        ),
         pytest.param(
             _frame(pd.Series([1, "x", 3], dtype=object)),
             {},
