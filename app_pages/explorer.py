@@ -92,10 +92,13 @@ with tab_funnel:
             target=fv["target"],
             finding=fv["finding"],
             period=period,
-            comparator_note="target = England value",
+            comparator_note="target = the CCG's combined value"
+            if parent
+            else "target = England value",
             adjusted_note=adj,
             selected=focus or None,
             source=ui.source_label(),
+            x_title=fv["x_title"],
         )
         st.caption(
             f"Limits: 95% (dashed) and 99.8% (solid); {adj}. Click a point to open that "
@@ -184,4 +187,12 @@ with tab_table:
         st.write("None.")
     else:
         st.dataframe(pers, hide_index=True)
-ui.share_link("explorer", ind=code, iperiod=period, cmp=comparator, limit=limit, adjust=adjust)
+ui.share_link(
+    "explorer",
+    ind=code,
+    iperiod=period,
+    cmp=comparator,
+    limit=limit,
+    adjust=adjust,
+    ccg=parent,
+)

@@ -146,4 +146,12 @@ if sel and sel["selection"]["rows"]:
     code = counts.iloc[sel["selection"]["rows"][0]]["area_code"]
     ui.go("app_pages/profile.py", area=code, period=period)
 ui.download_table(counts, f"outlier_counts_{view['period']}", key="overview_counts_dl")
-ui.share_link("overview", period=period, cmp=comparator, group=group_by, region=region, stp=stp)
+ui.share_link(
+    "overview",
+    period=period,
+    cmp=comparator,
+    group=group_by,
+    region=region,
+    stp=stp,
+    ccg=parent,
+)

@@ -233,6 +233,7 @@ def funnel_chart(
     adjusted_note: str,
     selected: str | None = None,
     source: str = _DEFAULT_SOURCE,
+    x_title: str = "Denominator (size of area)",
 ) -> alt.LayerChart:
     """Funnel plot of value against denominator with 95% (dashed) and 99.8% (solid) limits.
 
@@ -253,7 +254,7 @@ def funnel_chart(
         _named(points).assign(judgement=judgement), "judgement", FUNNEL, "funnel judgement"
     )
     y_scale = alt.Scale(domain=_funnel_domain(points, limits, target, indicator), nice=True)
-    x = alt.X("denominator:Q", title="Denominator (size of area)", scale=alt.Scale(zero=False))
+    x = alt.X("denominator:Q", title=x_title, scale=alt.Scale(zero=False))
 
     bands = (
         alt.Chart(limits)

@@ -541,9 +541,11 @@ def funnel_view(
         "adjusted": res.adjusted,
         "target": res.target,
         "finding": finding,
-        "x_title": "Expected events at England rate"
-        if ind.value_type == "rate"
-        else ("Expected count" if ind.value_type == "ratio" else "Denominator"),
+        "x_title": (
+            f"Expected events at the {'CCG' if parent else 'England'} rate"
+            if ind.value_type == "rate"
+            else ("Expected count" if ind.value_type == "ratio" else "Denominator (size of area)")
+        ),
         "n_suppressed": int(rows["suppressed"].sum()),
         # Expected events under one (rare events in small areas, e.g. a rate per million at
         # practice level): the funnel method still flags them, on numbers too small to judge.

@@ -82,3 +82,5 @@ def test_explorer_shows_one_ccgs_practices(practices) -> None:
     members = set(practices.areas.loc[practices.areas["parent"] == code, "code"])
     shown = funnel_points(at)
     assert shown and shown <= members and shown < everyone
+    # The link to this view keeps the CCG, so a pasted link opens the same practices.
+    assert any(f"ccg={code}" in c.value for c in at.code), [c.value for c in at.code]

@@ -14,7 +14,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from iaf import catalogue, demo, views
+from iaf import catalogue, charts, demo, views
 from iaf.analysis import analyse
 
 
@@ -89,6 +89,14 @@ def test_rare_event_rate_warns_of_small_expected_counts(practices) -> None:
     # Inpatients per million adults: a practice of a few thousand adults expects ~0.01 events.
     assert fv["n_under_one"] > 0.9 * len(fv["points"])
     assert not fv["limits"].empty
+    # A rate funnel's x axis is expected events, at the rate of the areas drawn.
+    assert fv["x_title"] == "Expected events at the England rate"
+    chart = charts.funnel_chart(
+        fv["points"], fv["limits"], indicator=ds.indicator("124a"), target=fv["target"],
+        finding=fv["finding"], period=period, comparator_note="", adjusted_note="",
+        x_title=fv["x_title"],
+    )  # fmt: skip
+    assert "Expected events at the England rate" in chart.to_json()
 
 
 def test_area_pages_at_practice_level(practices) -> None:
