@@ -1066,7 +1066,13 @@ def compare_chart(
         who=np.where(rows["is_focus"], area_name, "Peer"),
     )
     base = alt.Chart().encode(
-        y=alt.Y("area_name:N", title=None, sort=alt.SortField("value", order="descending"))
+        y=alt.Y(
+            "area_name:N",
+            title=None,
+            sort=alt.SortField("value", order="descending"),
+            # every area named: rows tall enough that no label is dropped for overlap
+            axis=alt.Axis(labelLimit=190, labelOverlap=False),
+        )
     )
     layers = [
         base.mark_rule(color=SUBTLE, strokeWidth=2).encode(x="lower_95:Q", x2="upper_95:Q"),
@@ -1091,7 +1097,7 @@ def compare_chart(
     n_ind = shown["indicator"].nunique()
     chart = (
         alt.layer(*layers, data=shown)
-        .properties(width=420, height=alt.Step(16))
+        .properties(width=360, height=alt.Step(24))
         .facet(
             facet=alt.Facet(
                 "label:N",
@@ -1456,6 +1462,7 @@ def _house_config() -> alt.Config:
 
 
 _HOUSE_CONFIG = _house_config()
+_HOUSE_PADDING = {"top": 24, "left": 5, "right": 5, "bottom": 5}
 
 
 def _finish(chart: Any, description: str) -> Any:
@@ -1466,4 +1473,8 @@ def _finish(chart: Any, description: str) -> Any:
     """
     chart.description = description
     chart.config = _HOUSE_CONFIG
+    # Streamlit fits a chart to its container (autosize "fit"); with a long title over a
+    # multi-line subtitle the title's first line was drawn above the canvas, half cut off
+    # (seen in screenshots of the funnel and SPC charts). Room at the top keeps it in.
+    chart.padding = _HOUSE_PADDING
     return chart
