@@ -651,7 +651,14 @@ def tartan_rug(
             title=None,
             axis=alt.Axis(orient="top", labelAngle=-90, labelFontSize=13),
         ),
-        y=alt.Y("area_label:N", sort=area_order, title=None, axis=alt.Axis(labelLimit=300)),
+        # 13 px names in 18 px rows: every row named (at the house size, Vega's overlap
+        # check dropped every other name)
+        y=alt.Y(
+            "area_label:N",
+            sort=area_order,
+            title=None,
+            axis=alt.Axis(labelLimit=300, labelFontSize=13, labelOverlap=False),
+        ),
         tooltip=[
             alt.Tooltip("area_name:N", title="Area"),
             alt.Tooltip("area_code:N", title="Code"),
