@@ -82,5 +82,7 @@ def test_explorer_shows_one_ccgs_practices(practices) -> None:
     members = set(practices.areas.loc[practices.areas["parent"] == code, "code"])
     shown = funnel_points(at)
     assert shown and shown <= members and shown < everyone
+    # Charts say what their numbers are: practices, not CCGs (the dataset here is synthetic).
+    assert "fictional GP practices" in at.get("vega_lite_chart")[0].proto.spec
     # The link to this view keeps the CCG, so a pasted link opens the same practices.
     assert any(f"ccg={code}" in c.value for c in at.code), [c.value for c in at.code]
