@@ -297,22 +297,37 @@ SIG_LABELS = (
 
 
 def _significance_codes(
-    lower: np.ndarray, upper: np.ndarray, bench: np.ndarray, polarity: np.ndarray
-) -> np.ndarray:
-    """Fingertips comparison (benchmark.compare_with_benchmark) as codes into SIG_LABELS."""
+    limits: dict[str, tuple[np.ndarray, np.ndarray]],
+    benches: dict[str, np.ndarray],
+    polarity: np.ndarray,
+) -> dict[tuple[str, str], np.ndarray]:
+    """Fingertips comparison (benchmark.compare_with_benchmark) as codes into SIG_LABELS, for
+    every (level, comparator) pair of ``limits`` (level → lower, upper) and ``benches``
+    (comparator → value); what the pairs share (polarity, missing limits) is worked out once."""
     has_polarity = polarity >= 0
-    reversed_ = has_polarity & (lower > upper)
-    if reversed_.any():
-        # the public function names the offending rows
-        rows = np.flatnonzero(reversed_)
-        benchmark.compare_with_benchmark(lower[rows], upper[rows], bench[rows], POLARITIES[0])
     # each row's state: 0 similar, 1 higher (lower limit above), 2 lower, 3 not compared;
     # one table lookup by (polarity + 1, state) then gives the SIG_LABELS code
-    with np.errstate(invalid="ignore"):
-        state = (lower > bench).view(np.int8) + 2 * (upper < bench).view(np.int8)
-    state[np.isnan(lower) | np.isnan(upper) | np.isnan(bench)] = 3
-    key = (np.where(has_polarity, polarity, -1).astype(np.int8) + 1) * 4 + state
-    return _SIG_TABLE[key]
+    base = (np.where(has_polarity, polarity, -1).astype(np.int8) + 1) * np.int8(4)
+    bench_missing = {kind: np.isnan(bench) for kind, bench in benches.items()}
+    out = {}
+    for level, (lower, upper) in limits.items():
+        reversed_ = has_polarity & (lower > upper)
+        if reversed_.any():
+            # the public function names the offending rows
+            rows = np.flatnonzero(reversed_)
+            first_bench = next(iter(benches.values()))
+            benchmark.compare_with_benchmark(
+                lower[rows], upper[rows], first_bench[rows], POLARITIES[0]
+            )
+        limits_missing = np.isnan(lower) | np.isnan(upper)
+        for kind, bench in benches.items():
+            with np.errstate(invalid="ignore"):
+                state = (lower > bench).view(np.int8)
+                state += 2 * (upper < bench).view(np.int8)
+            state[limits_missing | bench_missing[kind]] = 3
+            state += base
+            out[(level, kind)] = _SIG_TABLE[state]
+    return out
 
 
 # rows: no polarity, then POLARITIES order; columns: similar, higher, lower, not compared
@@ -825,17 +840,15 @@ def analyse(dataset: Dataset, options: Options | None = None) -> Analysis:
     )
     cmp_value["peers"] = _peer_values(areas, k, live, num, den, value, vtype_i, mult_i)
 
-    sig: dict[str, np.ndarray] = {}
-    for prefix, kind in (
-        ("", "england"),
-        ("region_", "region"),
-        ("stp_", "stp"),
-        ("peers_", "peers"),
-    ):
-        for level in ("95", "998"):
-            sig[f"{prefix}sig_{level}"] = _significance_codes(
-                limits[f"lower_{level}"], limits[f"upper_{level}"], cmp_value[kind], polarity
-            )
+    prefixes = {"england": "", "region": "region_", "stp": "stp_", "peers": "peers_"}
+    sig = {
+        f"{prefixes[kind]}sig_{level}": codes
+        for (level, kind), codes in _significance_codes(
+            {level: (limits[f"lower_{level}"], limits[f"upper_{level}"]) for level in CONFIDENCE},
+            {kind: cmp_value[kind] for kind in prefixes},
+            polarity,
+        ).items()
+    }
     lower_first = polarity == POLARITIES.index("lower_is_better")
     quintile = _quintiles(value, k.ip, lower_first)
     funnel_z, outlier, fsummary = _funnels(k, num, den, vtype, live, options)
