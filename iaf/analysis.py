@@ -9,6 +9,7 @@ and packs read the same frames, so every face of the tool says the same thing.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from itertools import pairwise
 from typing import Any
 
 import numpy as np
@@ -491,6 +492,28 @@ def _spc(
     return mean, lpl, upl, ptype
 
 
+RECENT_TREND_TYPES = ("proportion", "rate", "ratio")
+# rows per call of the recent trend: each series is worked on alone, so the indicators' blocks
+# can go in slices, which bounds the memory its grids take (a few hundred MB at most)
+_TREND_BLOCK_ROWS = 1_000_000
+
+
+def _recent_trend_blocks(results: pd.DataFrame, k: _Keys) -> list[tuple[int, int]]:
+    """(start, stop) row slices covering the indicators that have a recent trend, each a run of
+    whole indicator blocks of at most _TREND_BLOCK_ROWS rows (or one indicator's block)."""
+    bounds = np.searchsorted(k.ind, np.arange(len(k.ind_labels) + 1))
+    vtype = results["value_type"].array
+    blocks: list[tuple[int, int]] = []
+    for start, stop in pairwise(bounds):
+        if stop == start or vtype[start] not in RECENT_TREND_TYPES:
+            continue
+        if blocks and blocks[-1][1] == start and stop - blocks[-1][0] <= _TREND_BLOCK_ROWS:
+            blocks[-1] = (blocks[-1][0], int(stop))
+        else:
+            blocks.append((int(start), int(stop)))
+    return blocks or [(0, 0)]
+
+
 def _trends(results: pd.DataFrame, k: _Keys) -> pd.DataFrame:
     """The Fingertips recent trend per area × indicator series with a value (the trend the
     pages read); Mann–Kendall and Theil–Sen are left to ``Analysis.series_trends``.
@@ -514,19 +537,24 @@ def _trends(results: pd.DataFrame, k: _Keys) -> pd.DataFrame:
             "suppressed",
         ],
     ]
-    recent_rows = results["value_type"].isin(["proportion", "rate", "ratio"]).to_numpy()
-    recent = trend.fingertips_recent_trend(
-        frame.loc[recent_rows],
-        series=keys,
-        order="period_end",
-        numerator="numerator",
-        denominator="denominator",
-        value_type="value_type",
-        polarity="polarity",
-        value="value",
-        lower_ci="lower_95",
-        upper_ci="upper_95",
-        suppressed="suppressed",
+    recent = pd.concat(
+        [
+            trend.fingertips_recent_trend(
+                frame.iloc[start:stop],
+                series=keys,
+                order="period_end",
+                numerator="numerator",
+                denominator="denominator",
+                value_type="value_type",
+                polarity="polarity",
+                value="value",
+                lower_ci="lower_95",
+                upper_ci="upper_95",
+                suppressed="suppressed",
+            )
+            for start, stop in _recent_trend_blocks(results, k)
+        ],
+        ignore_index=True,
     )
     # one row per series with a value: the first such row of each run
     rows = np.flatnonzero(results["value"].notna().to_numpy())

@@ -37,7 +37,7 @@ from functools import cache
 
 import numpy as np
 import pandas as pd
-from scipy import stats
+from scipy import special, stats
 
 from iaf.errors import InputError
 
@@ -841,7 +841,9 @@ def fingertips_recent_trend(
     return index.assign(
         n_points=np.minimum(n_valid, k).astype(int),
         chi2=chi2,
-        p_value=stats.chi2.sf(chi2, 1),
+        # chi2.sf(chi2, 1) is chdtrc(1, chi2); called directly it skips scipy.stats'
+        # argument checks, which cost a third of a second at practice scale
+        p_value=special.chdtrc(1, chi2),
         slope=slope,
         slope_sign=np.where(np.isnan(slope), 0, np.sign(slope)).astype(int),
         direction=pd.array(direction.astype(str), dtype="str"),
