@@ -460,31 +460,53 @@ OUTLIER_LABELS = ("", "high", "low")
 def _spc(
     k: _Keys, period_end: np.ndarray, value: np.ndarray, polarity: np.ndarray, options: Options
 ):
-    """XmR point types for every area × indicator series, one call per polarity direction.
+    """XmR point types for every area × indicator series, one pass per polarity direction.
 
-    Rows are sorted by indicator, area and period end, so each series is a run of rows keyed by
-    an integer: the fast route through ``xmr``, whose points come back in the same order.
+    Rows are sorted by indicator, area and period end, so each series is a run of rows: when
+    every run's periods strictly rise and every value is finite or missing (what ``xmr``
+    checks), the runs go straight to xmr's computation; otherwise through ``xmr`` itself, which
+    says what is wrong or sorts the rows.
     """
     mean, lpl, upl = (np.full(k.n, np.nan) for _ in range(3))
     ptype = np.full(k.n, -1, dtype=np.int8)
     series = k.series
-    for code in np.unique(polarity[polarity >= 0]):
+    present = np.bincount(polarity[polarity >= 0], minlength=len(POLARITIES))
+    for code in np.flatnonzero(present):  # np.unique would hash 7M codes for three values
         rows = np.flatnonzero(polarity == code)
-        frame = pd.DataFrame(
-            {"series": series[rows], "period": period_end[rows], "value": value[rows]}
+        improvement = IMPROVEMENT.get(POLARITIES[code], "neutral")
+        s, end, y = series[rows], period_end[rows], value[rows]
+        new_run = np.r_[True, s[1:] != s[:-1]]
+        runs_ok = (
+            end.dtype.kind == "M"
+            and not np.isnat(end).any()
+            and not np.isinf(y).any()
+            and bool((new_run[1:] | (end[1:] > end[:-1])).all())
         )
+        if runs_ok:
+            starts = np.flatnonzero(new_run)
+            cols = spc._xmr_runs(
+                y,
+                starts,
+                np.diff(np.r_[starts, len(rows)]),
+                improvement,
+                fix_after_n_points=None,
+                screen_outliers=options.spc_screen_outliers,
+                rules=options.spc_rules,
+            )
+            mean[rows], lpl[rows], upl[rows] = cols["mean"], cols["lpl"], cols["upl"]
+            ptype[rows] = cols["point_code"]
+            continue
         pts = spc.xmr(
-            frame,
-            improvement=IMPROVEMENT.get(POLARITIES[code], "neutral"),
+            pd.DataFrame({"series": s, "period": end, "value": y}),
+            improvement=improvement,
             rules=options.spc_rules,
             screen_outliers=options.spc_screen_outliers,
         )
-        same_order = np.array_equal(pts["series"].to_numpy(), series[rows]) and np.array_equal(
-            pts["period"].to_numpy(), period_end[rows]
+        same_order = np.array_equal(pts["series"].to_numpy(), s) and np.array_equal(
+            pts["period"].to_numpy(), end
         )
         if not same_order:  # xmr sorted the rows: find each row's point
-            order = np.lexsort((period_end[rows], series[rows]))
-            rows = rows[order]
+            rows = rows[np.lexsort((end, s))]
         mean[rows] = pts["mean"].to_numpy()
         lpl[rows] = pts["lpl"].to_numpy()
         upl[rows] = pts["upl"].to_numpy()

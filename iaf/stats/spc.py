@@ -185,18 +185,16 @@ def xmr(
     lengths = np.diff(np.r_[starts, len(data)])
 
     y = data["value"].to_numpy(dtype=np.float64, na_value=np.nan)
-    cols = _compute_segments(
+    cols = _xmr_runs(
         y,
         starts,
         lengths,
+        improvement,
         fix_after_n_points=fix_after_n_points,
         screen_outliers=screen_outliers,
         rules=rules,
     )
-
-    direction = IMPROVEMENT_DIRECTIONS[improvement]
-    type_code = cols.pop("type_code")
-    point_code = _point_type_code(type_code, direction)
+    type_code, point_code = cols.pop("type_code"), cols.pop("point_code")
     n = len(data)
     return pd.DataFrame(
         {
@@ -221,6 +219,33 @@ def xmr(
         columns=_OUTPUT_COLUMNS,
         copy=False,  # every column is freshly computed; stacking them would copy 7 × n floats
     )
+
+
+def _xmr_runs(
+    y: np.ndarray,
+    starts: np.ndarray,
+    lengths: np.ndarray,
+    improvement: str,
+    *,
+    fix_after_n_points: int | None,
+    screen_outliers: bool,
+    rules: str,
+) -> dict[str, np.ndarray]:
+    """xmr's per-point arrays (``_compute_segments``' and ``point_code``, into POINT_TYPES) for
+    checked values laid out as runs, one per series × rebase group in period order, starting
+    at ``starts``. ``xmr`` works through here; so does a caller that holds its series as runs
+    already (the whole-dataset analysis), without a frame going in or twenty columns coming out.
+    """
+    cols = _compute_segments(
+        y,
+        starts,
+        lengths,
+        fix_after_n_points=fix_after_n_points,
+        screen_outliers=screen_outliers,
+        rules=rules,
+    )
+    cols["point_code"] = _point_type_code(cols["type_code"], IMPROVEMENT_DIRECTIONS[improvement])
+    return cols
 
 
 def _summary_runs(points: pd.DataFrame) -> pd.DataFrame | None:
