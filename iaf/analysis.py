@@ -242,25 +242,29 @@ def with_cis(values: pd.DataFrame, meta: pd.DataFrame) -> pd.DataFrame:
 def _group_sums(
     gid: np.ndarray, live: np.ndarray, num: np.ndarray, den: np.ndarray, value: np.ndarray
 ) -> pd.DataFrame:
-    """Per group (in order of first appearance): summed counts, mean value, areas counted.
+    """Per group (in order of first appearance): summed counts, mean value, areas counted."""
+    if not live.all():
+        rows = np.flatnonzero(live)
+        gid, num, den, value = gid[rows], num[rows], den[rows], value[rows]
+    return _grouped_sums(gid, *_paired_counts(num, den), value)
+
+
+def _paired_counts(num: np.ndarray, den: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Numerator and denominator, both missing where either is (only pairs are summed)."""
+    has_counts = ~np.isnan(num) & ~np.isnan(den)
+    return np.where(has_counts, num, np.nan), np.where(has_counts, den, np.nan)
+
+
+def _grouped_sums(
+    gid: np.ndarray, num: np.ndarray, den: np.ndarray, value: np.ndarray
+) -> pd.DataFrame:
+    """_group_sums of rows already chosen, their counts paired.
 
     pandas' grouped sums and means (Kahan-compensated) on an integer key, so the figures are
     the same as a groupby on the text keys gives, at a fraction of the cost.
     """
-    if not live.all():
-        rows = np.flatnonzero(live)
-        gid, num, den, value = gid[rows], num[rows], den[rows], value[rows]
-    has_counts = ~np.isnan(num) & ~np.isnan(den)
     # copy=False: each column its own block, not stacked into a fresh 2-D copy
-    frame = pd.DataFrame(
-        {
-            "gid": gid,
-            "num": np.where(has_counts, num, np.nan),
-            "den": np.where(has_counts, den, np.nan),
-            "value": value,
-        },
-        copy=False,
-    )
+    frame = pd.DataFrame({"gid": gid, "num": num, "den": den, "value": value}, copy=False)
     g = frame.groupby("gid", sort=False)
     return g.agg(
         num=("num", "sum"),
@@ -797,6 +801,15 @@ def _comparators(
     each row's comparator value."""
     frames, per_row = [], {}
     n_ip = len(k.ind_labels) * len(k.period_labels)
+    # the live rows' counts, chosen and paired once for the three comparators
+    live_rows = None if live.all() else np.flatnonzero(live)
+
+    def of_live(a: np.ndarray) -> np.ndarray:
+        return a if live_rows is None else a[live_rows]
+
+    live_num, live_den = (of_live(a) for a in _paired_counts(num, den))
+    live_value = of_live(value)
+    ip = k.ip
     for kind in ("england", "region", "stp"):
         if kind == "england":
             gcode, glabels = np.zeros(k.n, dtype=np.int64), np.array(["England"], dtype=object)
@@ -808,8 +821,11 @@ def _comparators(
                 per_row[kind] = np.full(k.n, np.nan)
                 continue
             rows_ok = live & nonblank[gcode]
-        gid = gcode.astype(np.int64) * n_ip + k.ip
-        agg = _group_sums(gid, rows_ok, num, den, value)
+        gid = gcode.astype(np.int64) * n_ip + ip
+        if kind == "england" or nonblank.all():  # rows_ok is live
+            agg = _grouped_sums(of_live(gid), live_num, live_den, live_value)
+        else:
+            agg = _group_sums(gid, rows_ok, num, den, value)
         gids = agg.index.to_numpy()
         ind = gids % n_ip // len(k.period_labels)
         value_g = _comparator_value(agg, vtype[ind], mult[ind])
