@@ -419,14 +419,18 @@ def _funnels(
             trim=options.trim,
             points_columns=["z", "outlier"],
         )
-        # every row of this value type takes its (indicator, period, area) point, as a merge would
-        point_key = k.point_key(
-            points["indicator"].to_numpy(), points["period"].to_numpy(), points["group"].to_numpy()
-        )
+        # every row of this value type takes its (indicator, period, area) point, as a merge
+        # would; keyed by the indicator × period pairs present, numbered in order, × area
         typed = np.flatnonzero(of_type)
-        row_key = k.point_key(k.ind[typed], k.period[typed], k.area[typed])
-        pos = np.minimum(np.searchsorted(point_key, row_key), max(len(point_key) - 1, 0))
-        hit = point_key[pos] == row_key
+        pair_ip = k.ip[typed]
+        present = np.zeros(len(k.ind_labels) * len(k.period_labels), dtype=bool)
+        present[pair_ip] = True
+        pair = np.cumsum(present) - 1
+        n_areas = len(k.area_labels)
+        point_ip = points["indicator"].to_numpy() * len(k.period_labels) + points["period"]
+        point_key = pair[point_ip.to_numpy()] * n_areas + points["group"].to_numpy()
+        row_key = pair[pair_ip] * n_areas + k.area[typed]
+        pos, hit = _find(point_key, row_key, int(present.sum()) * n_areas)
         z[typed[hit]] = points["z"].to_numpy()[pos[hit]]
         outlier[typed[hit]] = points["outlier"].cat.codes.to_numpy()[pos[hit]]
         area_labels = k.area_labels
@@ -441,6 +445,21 @@ def _funnels(
         )
     fsummary = pd.concat(summaries, ignore_index=True) if summaries else pd.DataFrame()
     return z, outlier, fsummary
+
+
+def _find(keys: np.ndarray, wanted: np.ndarray, n_keys: int) -> tuple[np.ndarray, np.ndarray]:
+    """Position in ``keys`` (distinct, sorted, in [0, n_keys)) of each ``wanted`` key, and
+    whether it is there. Keys that are dense enough are found through a table indexed by the
+    key (one lookup each, not a binary search scattered over millions of keys); the table
+    takes 4 bytes a key, at most 64 MiB or 16 bytes per key wanted."""
+    if 0 < n_keys <= max(4 * len(wanted), 2**24) and len(keys) < 2**31:
+        table = np.full(n_keys, -1, dtype=np.int32)
+        table[keys] = np.arange(len(keys), dtype=np.int32)
+        pos = table[wanted]
+        hit = pos >= 0
+        return np.maximum(pos, 0), hit
+    pos = np.minimum(np.searchsorted(keys, wanted), max(len(keys) - 1, 0))
+    return pos, keys[pos] == wanted
 
 
 def _concern(outlier: np.ndarray, polarity: np.ndarray) -> np.ndarray:
@@ -692,10 +711,6 @@ class _Keys:
 
     def trend_key(self, ind: np.ndarray, area: np.ndarray) -> np.ndarray:
         return ind.astype(np.int64) * len(self.area_labels) + area
-
-    def point_key(self, ind: np.ndarray, period: np.ndarray, area: np.ndarray) -> np.ndarray:
-        p, a = len(self.period_labels), len(self.area_labels)
-        return (ind.astype(np.int64) * p + period) * a + area
 
 
 def _sorted_values(values: pd.DataFrame) -> tuple[pd.DataFrame, _Keys]:
