@@ -694,14 +694,26 @@ def _special_cause_code(
     """Index into SPC_LABELS. Precedence lives here and only here: outside limits, trend,
     two-in-three, run. The label's high/low comes from the side of the mean, or for a trend from
     its direction."""
-    rule = np.select([outside, trend, two_in_three, run], [1, 2, 3, 4], default=0)
+    # rule 1..4 in precedence order, 0 none: the lower-precedence rules are written first
+    # and overwritten (int8 throughout: these arrays hold every point of every series)
+    rule = run.astype(np.int8) * np.int8(4)
+    rule[two_in_three] = 3
+    rule[trend] = 2
+    rule[outside] = 1
     low = np.where(rule == 2, trend_direction != 1, side != 1)
-    return np.where(rule == 0, 0, 2 * rule - 1 + low).astype(np.int8)
+    code = 2 * rule - 1 + low.view(np.int8)
+    code[rule == 0] = 0
+    return code
 
 
 # Codes into SPC_LABELS: 0 is common cause, odd codes are high / increasing, even low / decreasing.
 def _point_type_code(type_code: np.ndarray, direction: int) -> np.ndarray:
-    """Polarity, applied last: index into POINT_TYPES."""
+    """Polarity, applied last: index into POINT_TYPES (looked up per SPC_LABELS code)."""
+    return _point_type_table(direction)[type_code]
+
+
+def _point_type_table(direction: int) -> np.ndarray:
+    type_code = np.arange(len(SPC_LABELS), dtype=np.int8)
     high = (type_code % 2) == 1
     improvement, concern, neutral_high, neutral_low = (
         POINT_TYPES.index(name)
