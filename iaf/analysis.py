@@ -480,6 +480,9 @@ CONCERN_LABELS = ("", "better than expected", "concern")
 OUTLIER_LABELS = ("", "high", "low")
 
 
+_SPC_SLICE_ROWS = 1_000_000
+
+
 def _spc(
     k: _Keys, period_end: np.ndarray, value: np.ndarray, polarity: np.ndarray, options: Options
 ):
@@ -507,17 +510,24 @@ def _spc(
         )
         if runs_ok:
             starts = np.flatnonzero(new_run)
-            cols = spc._xmr_runs(
-                y,
-                starts,
-                np.diff(np.r_[starts, len(rows)]),
-                improvement,
-                fix_after_n_points=None,
-                screen_outliers=options.spc_screen_outliers,
-                rules=options.spc_rules,
-            )
-            mean[rows], lpl[rows], upl[rows] = cols["mean"], cols["lpl"], cols["upl"]
-            ptype[rows] = cols["point_code"]
+            # series are charted alone, so they go in slices of whole runs: the rule arrays
+            # (a dozen per point) then take a slice's memory, not the whole direction's
+            at_or_after = np.searchsorted(starts, np.arange(0, len(rows), _SPC_SLICE_ROWS))
+            cuts = starts[np.minimum(at_or_after, len(starts) - 1)]
+            for lo, hi in pairwise(np.unique(np.r_[cuts, len(rows)])):
+                run_starts = starts[(starts >= lo) & (starts < hi)] - lo
+                cols = spc._xmr_runs(
+                    y[lo:hi],
+                    run_starts,
+                    np.diff(np.r_[run_starts, hi - lo]),
+                    improvement,
+                    fix_after_n_points=None,
+                    screen_outliers=options.spc_screen_outliers,
+                    rules=options.spc_rules,
+                )
+                at = rows[lo:hi]
+                mean[at], lpl[at], upl[at] = cols["mean"], cols["lpl"], cols["upl"]
+                ptype[at] = cols["point_code"]
             continue
         pts = spc.xmr(
             pd.DataFrame({"series": s, "period": end, "value": y}),
