@@ -346,20 +346,29 @@ POLARITIES = ("higher_is_better", "lower_is_better", "no_judgement")
 
 # ── quintiles, funnels, SPC, trends ──────────────────────────────────────────────────────
 def _quintiles(
-    value: np.ndarray, gid: np.ndarray, lower_first: np.ndarray
+    value: np.ndarray,
+    gid: np.ndarray,
+    lower_first: np.ndarray,
+    slices: list[tuple[int, int]] | None = None,
 ) -> pd.arrays.IntegerArray:
     """Quintile within indicator × period by PHE's method; 1 = best for polar indicators.
 
     PHE's ``invert`` puts the highest values in quintile 1: used where higher is better (and,
     as PHE's default, for no-judgement indicators); lower-is-better puts the lowest first.
+    ``slices`` are row ranges holding whole groups, ranked one range at a time (so the
+    ranking's arrays take a range's memory, not the dataset's); all rows by default.
     """
     out = np.zeros(len(value), dtype=np.int64)
     missing = np.ones(len(value), dtype=bool)
-    for invert, rows in ((True, ~lower_first), (False, lower_first)):
-        if rows.any():
-            q = benchmark.phe_quantile(value[rows], nquantiles=5, invert=invert, groups=gid[rows])
-            missing[rows] = q.isna()
-            out[rows] = q.to_numpy(dtype=np.int64, na_value=0)
+    for lo, hi in [(0, len(value))] if slices is None else slices:
+        for invert, chosen in ((True, ~lower_first[lo:hi]), (False, lower_first[lo:hi])):
+            if chosen.any():
+                rows = lo + np.flatnonzero(chosen)
+                q = benchmark.phe_quantile(
+                    value[rows], nquantiles=5, invert=invert, groups=gid[rows]
+                )
+                missing[rows] = q.isna()
+                out[rows] = q.to_numpy(dtype=np.int64, na_value=0)
     return pd.arrays.IntegerArray(out, missing)
 
 
@@ -383,68 +392,107 @@ def _funnels(
     summaries = []
     with np.errstate(invalid="ignore"):
         usable = live & ~np.isnan(num) & (den > 0)
-    for vtype_name, ftype in FUNNEL_TYPE.items():
-        code = COUNTED.index(vtype_name)
-        of_type = vtype == code
-        rows = np.flatnonzero(usable & of_type)
-        if not rows.size:
+    ind_bounds = np.searchsorted(k.ind, np.arange(len(k.ind_labels) + 1))
+    for vtype_name in FUNNEL_TYPE:
+        of_type = vtype == COUNTED.index(vtype_name)
+        funnelled = np.flatnonzero(usable & of_type)
+        if not funnelled.size:
             continue
-        n_, d_ = num[rows], den[rows]
-        if vtype_name == "rate":
-            g = pd.Series(k.ip[rows])
-            national = (
-                pd.Series(n_).groupby(g).transform("sum")
-                / pd.Series(d_).groupby(g).transform("sum")
-            ).to_numpy()
-            d_ = d_ * national
-        frame = pd.DataFrame(
-            {
-                "indicator": k.ind[rows],
-                "period": k.period[rows],
-                "area_code": k.area[rows],
-                "numerator": n_,
-                "denominator": d_,
-            }
-        )
-        points, summary = funnel.funnel_by(
-            frame,
-            by=["indicator", "period"],
-            numerator="numerator",
-            denominator="denominator",
-            area="area_code",
-            data_type=ftype,
-            limit=options.funnel_limit,
-            sr_method=options.sr_method,
-            adjust=options.funnel_adjust,
-            trim=options.trim,
-            points_columns=["z", "outlier"],
-        )
-        # every row of this value type takes its (indicator, period, area) point, as a merge
-        # would; keyed by the indicator × period pairs present, numbered in order, × area
-        typed = np.flatnonzero(of_type)
-        pair_ip = k.ip[typed]
-        present = np.zeros(len(k.ind_labels) * len(k.period_labels), dtype=bool)
-        present[pair_ip] = True
-        pair = np.cumsum(present) - 1
-        n_areas = len(k.area_labels)
-        point_ip = points["indicator"].to_numpy() * len(k.period_labels) + points["period"]
-        point_key = pair[point_ip.to_numpy()] * n_areas + points["group"].to_numpy()
-        row_key = pair[pair_ip] * n_areas + k.area[typed]
-        pos, hit = _find(point_key, row_key, int(present.sum()) * n_areas)
-        z[typed[hit]] = points["z"].to_numpy()[pos[hit]]
-        outlier[typed[hit]] = points["outlier"].cat.codes.to_numpy()[pos[hit]]
-        area_labels = k.area_labels
-        summaries.append(
-            summary.assign(
-                indicator=pd.array(k.ind_labels[summary["indicator"].to_numpy()], dtype="str"),
-                period=pd.array(k.period_labels[summary["period"].to_numpy()], dtype="str"),
-                dropped=[tuple(area_labels[list(d)]) for d in summary["dropped"]],
-                funnel_type=ftype,
-                value_type=vtype_name,
-            )
-        )
+        # funnels are per indicator × period, so whole indicators go in slices: the units'
+        # arrays then take a slice's memory, not the whole value type's
+        per_indicator = np.diff(np.searchsorted(funnelled, ind_bounds))
+        for lo, hi in _indicator_slices(ind_bounds, per_indicator, _FUNNEL_SLICE_ROWS):
+            rows = funnelled[np.searchsorted(funnelled, lo) : np.searchsorted(funnelled, hi)]
+            if not rows.size:
+                continue
+            typed = lo + np.flatnonzero(of_type[lo:hi])
+            summary = _funnel_slice(k, num, den, rows, typed, vtype_name, options, z, outlier)
+            summaries.append(summary)
     fsummary = pd.concat(summaries, ignore_index=True) if summaries else pd.DataFrame()
     return z, outlier, fsummary
+
+
+_FUNNEL_SLICE_ROWS = 1_000_000
+_QUINTILE_SLICE_ROWS = 1_000_000
+
+
+def _indicator_slices(bounds: np.ndarray, weight: np.ndarray, limit: int) -> list[tuple[int, int]]:
+    """Row slices [bounds[i], bounds[j]) of whole indicator blocks, each weighing at most
+    ``limit`` (or holding one indicator); ``weight`` is each indicator's."""
+    out, first, acc = [], 0, 0
+    for i, w in enumerate(weight):
+        if acc and acc + w > limit:
+            out.append((int(bounds[first]), int(bounds[i])))
+            first, acc = i, 0
+        acc += w
+    out.append((int(bounds[first]), int(bounds[len(weight)])))
+    return out
+
+
+def _funnel_slice(
+    k: _Keys,
+    num: np.ndarray,
+    den: np.ndarray,
+    rows: np.ndarray,
+    typed: np.ndarray,
+    vtype_name: str,
+    options: Options,
+    z: np.ndarray,
+    outlier: np.ndarray,
+) -> pd.DataFrame:
+    """The funnels of ``rows`` (usable rows of one value type): z and outlier codes written
+    into ``typed`` (that type's rows of the same indicators), their summary returned."""
+    ftype = FUNNEL_TYPE[vtype_name]
+    n_, d_ = num[rows], den[rows]
+    if vtype_name == "rate":
+        g = pd.Series(k.ip[rows])
+        national = (
+            pd.Series(n_).groupby(g).transform("sum") / pd.Series(d_).groupby(g).transform("sum")
+        ).to_numpy()
+        d_ = d_ * national
+    frame = pd.DataFrame(
+        {
+            "indicator": k.ind[rows],
+            "period": k.period[rows],
+            "area_code": k.area[rows],
+            "numerator": n_,
+            "denominator": d_,
+        }
+    )
+    points, summary = funnel.funnel_by(
+        frame,
+        by=["indicator", "period"],
+        numerator="numerator",
+        denominator="denominator",
+        area="area_code",
+        data_type=ftype,
+        limit=options.funnel_limit,
+        sr_method=options.sr_method,
+        adjust=options.funnel_adjust,
+        trim=options.trim,
+        points_columns=["z", "outlier"],
+    )
+    # every row of this value type takes its (indicator, period, area) point, as a merge
+    # would; keyed by the indicator × period pairs present, numbered in order, × area
+    pair_ip = k.ip[typed]
+    present = np.zeros(len(k.ind_labels) * len(k.period_labels), dtype=bool)
+    present[pair_ip] = True
+    pair = np.cumsum(present) - 1
+    n_areas = len(k.area_labels)
+    point_ip = points["indicator"].to_numpy() * len(k.period_labels) + points["period"]
+    point_key = pair[point_ip.to_numpy()] * n_areas + points["group"].to_numpy()
+    row_key = pair[pair_ip] * n_areas + k.area[typed]
+    pos, hit = _find(point_key, row_key, int(present.sum()) * n_areas)
+    z[typed[hit]] = points["z"].to_numpy()[pos[hit]]
+    outlier[typed[hit]] = points["outlier"].cat.codes.to_numpy()[pos[hit]]
+    area_labels = k.area_labels
+    return summary.assign(
+        indicator=pd.array(k.ind_labels[summary["indicator"].to_numpy()], dtype="str"),
+        period=pd.array(k.period_labels[summary["period"].to_numpy()], dtype="str"),
+        dropped=[tuple(area_labels[list(d)]) for d in summary["dropped"]],
+        funnel_type=ftype,
+        value_type=vtype_name,
+    )
 
 
 def _find(keys: np.ndarray, wanted: np.ndarray, n_keys: int) -> tuple[np.ndarray, np.ndarray]:
@@ -941,7 +989,13 @@ def analyse(dataset: Dataset, options: Options | None = None) -> Analysis:
         ).items()
     }
     lower_first = polarity == POLARITIES.index("lower_is_better")
-    quintile = _quintiles(value, k.ip, lower_first)
+    ind_bounds = np.searchsorted(k.ind, np.arange(len(k.ind_labels) + 1))
+    quintile = _quintiles(
+        value,
+        k.ip,
+        lower_first,
+        _indicator_slices(ind_bounds, np.diff(ind_bounds), _QUINTILE_SLICE_ROWS),
+    )
     funnel_z, outlier, fsummary = _funnels(k, num, den, vtype, live, options)
     concern = _concern(outlier, polarity)
     period_end = values["period_end"].to_numpy()
