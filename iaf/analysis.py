@@ -132,8 +132,8 @@ def _ranked(column: pd.Series) -> tuple[np.ndarray, np.ndarray]:
         labels = np.r_[labels, "nan"].astype(object)
         codes = np.where(codes < 0, len(labels) - 1, codes)
     order = np.argsort(labels, kind="stable")
-    rank = np.empty(len(labels), dtype=np.int64)
-    rank[order] = np.arange(len(labels))
+    rank = np.empty(len(labels), dtype=np.int32)  # 4 bytes a row: the codes live all along
+    rank[order] = np.arange(len(labels), dtype=np.int32)
     return rank[codes], labels[order]
 
 
