@@ -1064,11 +1064,32 @@ def _period_table(values: pd.DataFrame) -> pd.DataFrame:
             {"period": period.astype(str), "kind": type_.astype(str), "end": end}
         ).drop_duplicates()
     n_p, n_t = len(period.cat.categories) + 1, len(type_.cat.categories) + 1
-    pt = (period.cat.codes.to_numpy().astype(np.int64) + 1) * n_t + type_.cat.codes.to_numpy() + 1
-    end_codes, end_uniques = pd.factorize(end.to_numpy())
-    key = end_codes.astype(np.int64) * (n_p * n_t) + pt
-    uniq = pd.unique(key)
-    e, rest = uniq // (n_p * n_t), uniq % (n_p * n_t)
+    p_all, t_all = period.cat.codes.to_numpy(), type_.cat.codes.to_numpy()
+    ends = end.to_numpy()
+    # Usually each (period, type) pair has one end, and then the distinct triples are the
+    # pairs in order of first appearance: found by running minima over slices of rows, with
+    # no key or hash table as long as the rows
+    n, step = len(ends), 1_000_000
+    first = np.full(n_p * n_t, n, dtype=np.int64)
+    low = np.full(n_p * n_t, np.iinfo(np.int64).max)
+    high = np.full(n_p * n_t, np.iinfo(np.int64).min)
+    for lo in range(0, n, step):
+        pt = (p_all[lo : lo + step].astype(np.int32) + 1) * n_t + t_all[lo : lo + step] + 1
+        e = ends[lo : lo + step].view(np.int64)
+        np.minimum.at(first, pt, np.arange(lo, lo + len(pt)))
+        np.minimum.at(low, pt, e)
+        np.maximum.at(high, pt, e)
+    seen = np.flatnonzero(first < n)
+    if (low[seen] == high[seen]).all():
+        uniq = seen[np.argsort(first[seen], kind="stable")]
+        e, end_uniques = np.arange(len(uniq)), ends[first[uniq]]
+        rest = uniq
+    else:
+        pt = (p_all.astype(np.int64) + 1) * n_t + t_all + 1
+        end_codes, end_uniques = pd.factorize(ends)
+        key = end_codes.astype(np.int64) * (n_p * n_t) + pt
+        uniq = pd.unique(key)
+        e, rest = uniq // (n_p * n_t), uniq % (n_p * n_t)
     p_codes, t_codes = rest // n_t - 1, rest % n_t - 1
     return pd.DataFrame(
         {
