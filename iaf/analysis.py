@@ -9,6 +9,7 @@ and packs read the same frames, so every face of the tool says the same thing.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from itertools import pairwise
 from typing import Any
 
 import numpy as np
@@ -131,8 +132,8 @@ def _ranked(column: pd.Series) -> tuple[np.ndarray, np.ndarray]:
         labels = np.r_[labels, "nan"].astype(object)
         codes = np.where(codes < 0, len(labels) - 1, codes)
     order = np.argsort(labels, kind="stable")
-    rank = np.empty(len(labels), dtype=np.int64)
-    rank[order] = np.arange(len(labels))
+    rank = np.empty(len(labels), dtype=np.int32)  # 4 bytes a row: the codes live all along
+    rank[order] = np.arange(len(labels), dtype=np.int32)
     return rank[codes], labels[order]
 
 
@@ -241,25 +242,29 @@ def with_cis(values: pd.DataFrame, meta: pd.DataFrame) -> pd.DataFrame:
 def _group_sums(
     gid: np.ndarray, live: np.ndarray, num: np.ndarray, den: np.ndarray, value: np.ndarray
 ) -> pd.DataFrame:
-    """Per group (in order of first appearance): summed counts, mean value, areas counted.
+    """Per group (in order of first appearance): summed counts, mean value, areas counted."""
+    if not live.all():
+        rows = np.flatnonzero(live)
+        gid, num, den, value = gid[rows], num[rows], den[rows], value[rows]
+    return _grouped_sums(gid, *_paired_counts(num, den), value)
+
+
+def _paired_counts(num: np.ndarray, den: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Numerator and denominator, both missing where either is (only pairs are summed)."""
+    has_counts = ~np.isnan(num) & ~np.isnan(den)
+    return np.where(has_counts, num, np.nan), np.where(has_counts, den, np.nan)
+
+
+def _grouped_sums(
+    gid: np.ndarray, num: np.ndarray, den: np.ndarray, value: np.ndarray
+) -> pd.DataFrame:
+    """_group_sums of rows already chosen, their counts paired.
 
     pandas' grouped sums and means (Kahan-compensated) on an integer key, so the figures are
     the same as a groupby on the text keys gives, at a fraction of the cost.
     """
-    if not live.all():
-        rows = np.flatnonzero(live)
-        gid, num, den, value = gid[rows], num[rows], den[rows], value[rows]
-    has_counts = ~np.isnan(num) & ~np.isnan(den)
     # copy=False: each column its own block, not stacked into a fresh 2-D copy
-    frame = pd.DataFrame(
-        {
-            "gid": gid,
-            "num": np.where(has_counts, num, np.nan),
-            "den": np.where(has_counts, den, np.nan),
-            "value": value,
-        },
-        copy=False,
-    )
+    frame = pd.DataFrame({"gid": gid, "num": num, "den": den, "value": value}, copy=False)
     g = frame.groupby("gid", sort=False)
     return g.agg(
         num=("num", "sum"),
@@ -297,22 +302,37 @@ SIG_LABELS = (
 
 
 def _significance_codes(
-    lower: np.ndarray, upper: np.ndarray, bench: np.ndarray, polarity: np.ndarray
-) -> np.ndarray:
-    """Fingertips comparison (benchmark.compare_with_benchmark) as codes into SIG_LABELS."""
+    limits: dict[str, tuple[np.ndarray, np.ndarray]],
+    benches: dict[str, np.ndarray],
+    polarity: np.ndarray,
+) -> dict[tuple[str, str], np.ndarray]:
+    """Fingertips comparison (benchmark.compare_with_benchmark) as codes into SIG_LABELS, for
+    every (level, comparator) pair of ``limits`` (level → lower, upper) and ``benches``
+    (comparator → value); what the pairs share (polarity, missing limits) is worked out once."""
     has_polarity = polarity >= 0
-    reversed_ = has_polarity & (lower > upper)
-    if reversed_.any():
-        # the public function names the offending rows
-        rows = np.flatnonzero(reversed_)
-        benchmark.compare_with_benchmark(lower[rows], upper[rows], bench[rows], POLARITIES[0])
     # each row's state: 0 similar, 1 higher (lower limit above), 2 lower, 3 not compared;
     # one table lookup by (polarity + 1, state) then gives the SIG_LABELS code
-    with np.errstate(invalid="ignore"):
-        state = (lower > bench).view(np.int8) + 2 * (upper < bench).view(np.int8)
-    state[np.isnan(lower) | np.isnan(upper) | np.isnan(bench)] = 3
-    key = (np.where(has_polarity, polarity, -1).astype(np.int8) + 1) * 4 + state
-    return _SIG_TABLE[key]
+    base = (np.where(has_polarity, polarity, -1).astype(np.int8) + 1) * np.int8(4)
+    bench_missing = {kind: np.isnan(bench) for kind, bench in benches.items()}
+    out = {}
+    for level, (lower, upper) in limits.items():
+        reversed_ = has_polarity & (lower > upper)
+        if reversed_.any():
+            # the public function names the offending rows
+            rows = np.flatnonzero(reversed_)
+            first_bench = next(iter(benches.values()))
+            benchmark.compare_with_benchmark(
+                lower[rows], upper[rows], first_bench[rows], POLARITIES[0]
+            )
+        limits_missing = np.isnan(lower) | np.isnan(upper)
+        for kind, bench in benches.items():
+            with np.errstate(invalid="ignore"):
+                state = (lower > bench).view(np.int8)
+                state += 2 * (upper < bench).view(np.int8)
+            state[limits_missing | bench_missing[kind]] = 3
+            state += base
+            out[(level, kind)] = _SIG_TABLE[state]
+    return out
 
 
 # rows: no polarity, then POLARITIES order; columns: similar, higher, lower, not compared
@@ -326,20 +346,29 @@ POLARITIES = ("higher_is_better", "lower_is_better", "no_judgement")
 
 # ── quintiles, funnels, SPC, trends ──────────────────────────────────────────────────────
 def _quintiles(
-    value: np.ndarray, gid: np.ndarray, lower_first: np.ndarray
+    value: np.ndarray,
+    gid: np.ndarray,
+    lower_first: np.ndarray,
+    slices: list[tuple[int, int]] | None = None,
 ) -> pd.arrays.IntegerArray:
     """Quintile within indicator × period by PHE's method; 1 = best for polar indicators.
 
     PHE's ``invert`` puts the highest values in quintile 1: used where higher is better (and,
     as PHE's default, for no-judgement indicators); lower-is-better puts the lowest first.
+    ``slices`` are row ranges holding whole groups, ranked one range at a time (so the
+    ranking's arrays take a range's memory, not the dataset's); all rows by default.
     """
     out = np.zeros(len(value), dtype=np.int64)
     missing = np.ones(len(value), dtype=bool)
-    for invert, rows in ((True, ~lower_first), (False, lower_first)):
-        if rows.any():
-            q = benchmark.phe_quantile(value[rows], nquantiles=5, invert=invert, groups=gid[rows])
-            missing[rows] = q.isna()
-            out[rows] = q.to_numpy(dtype=np.int64, na_value=0)
+    for lo, hi in [(0, len(value))] if slices is None else slices:
+        for invert, chosen in ((True, ~lower_first[lo:hi]), (False, lower_first[lo:hi])):
+            if chosen.any():
+                rows = lo + np.flatnonzero(chosen)
+                q = benchmark.phe_quantile(
+                    value[rows], nquantiles=5, invert=invert, groups=gid[rows]
+                )
+                missing[rows] = q.isna()
+                out[rows] = q.to_numpy(dtype=np.int64, na_value=0)
     return pd.arrays.IntegerArray(out, missing)
 
 
@@ -363,64 +392,122 @@ def _funnels(
     summaries = []
     with np.errstate(invalid="ignore"):
         usable = live & ~np.isnan(num) & (den > 0)
-    for vtype_name, ftype in FUNNEL_TYPE.items():
-        code = COUNTED.index(vtype_name)
-        of_type = vtype == code
-        rows = np.flatnonzero(usable & of_type)
-        if not rows.size:
+    ind_bounds = np.searchsorted(k.ind, np.arange(len(k.ind_labels) + 1))
+    for vtype_name in FUNNEL_TYPE:
+        of_type = vtype == COUNTED.index(vtype_name)
+        funnelled = np.flatnonzero(usable & of_type)
+        if not funnelled.size:
             continue
-        n_, d_ = num[rows], den[rows]
-        if vtype_name == "rate":
-            g = pd.Series(k.ip[rows])
-            national = (
-                pd.Series(n_).groupby(g).transform("sum")
-                / pd.Series(d_).groupby(g).transform("sum")
-            ).to_numpy()
-            d_ = d_ * national
-        frame = pd.DataFrame(
-            {
-                "indicator": k.ind[rows],
-                "period": k.period[rows],
-                "area_code": k.area[rows],
-                "numerator": n_,
-                "denominator": d_,
-            }
-        )
-        points, summary = funnel.funnel_by(
-            frame,
-            by=["indicator", "period"],
-            numerator="numerator",
-            denominator="denominator",
-            area="area_code",
-            data_type=ftype,
-            limit=options.funnel_limit,
-            sr_method=options.sr_method,
-            adjust=options.funnel_adjust,
-            trim=options.trim,
-            points_columns=["z", "outlier"],
-        )
-        # every row of this value type takes its (indicator, period, area) point, as a merge would
-        point_key = k.point_key(
-            points["indicator"].to_numpy(), points["period"].to_numpy(), points["group"].to_numpy()
-        )
-        typed = np.flatnonzero(of_type)
-        row_key = k.point_key(k.ind[typed], k.period[typed], k.area[typed])
-        pos = np.minimum(np.searchsorted(point_key, row_key), max(len(point_key) - 1, 0))
-        hit = point_key[pos] == row_key
-        z[typed[hit]] = points["z"].to_numpy()[pos[hit]]
-        outlier[typed[hit]] = points["outlier"].cat.codes.to_numpy()[pos[hit]]
-        area_labels = k.area_labels
-        summaries.append(
-            summary.assign(
-                indicator=pd.array(k.ind_labels[summary["indicator"].to_numpy()], dtype="str"),
-                period=pd.array(k.period_labels[summary["period"].to_numpy()], dtype="str"),
-                dropped=[tuple(area_labels[list(d)]) for d in summary["dropped"]],
-                funnel_type=ftype,
-                value_type=vtype_name,
-            )
-        )
+        # funnels are per indicator × period, so whole indicators go in slices: the units'
+        # arrays then take a slice's memory, not the whole value type's
+        per_indicator = np.diff(np.searchsorted(funnelled, ind_bounds))
+        for lo, hi in _indicator_slices(ind_bounds, per_indicator, _FUNNEL_SLICE_ROWS):
+            rows = funnelled[np.searchsorted(funnelled, lo) : np.searchsorted(funnelled, hi)]
+            if not rows.size:
+                continue
+            typed = lo + np.flatnonzero(of_type[lo:hi])
+            summary = _funnel_slice(k, num, den, rows, typed, vtype_name, options, z, outlier)
+            summaries.append(summary)
     fsummary = pd.concat(summaries, ignore_index=True) if summaries else pd.DataFrame()
     return z, outlier, fsummary
+
+
+_FUNNEL_SLICE_ROWS = 1_000_000
+_QUINTILE_SLICE_ROWS = 1_000_000
+
+
+def _indicator_slices(bounds: np.ndarray, weight: np.ndarray, limit: int) -> list[tuple[int, int]]:
+    """Row slices [bounds[i], bounds[j]) of whole indicator blocks, each weighing at most
+    ``limit`` (or holding one indicator); ``weight`` is each indicator's."""
+    out, first, acc = [], 0, 0
+    for i, w in enumerate(weight):
+        if acc and acc + w > limit:
+            out.append((int(bounds[first]), int(bounds[i])))
+            first, acc = i, 0
+        acc += w
+    out.append((int(bounds[first]), int(bounds[len(weight)])))
+    return out
+
+
+def _funnel_slice(
+    k: _Keys,
+    num: np.ndarray,
+    den: np.ndarray,
+    rows: np.ndarray,
+    typed: np.ndarray,
+    vtype_name: str,
+    options: Options,
+    z: np.ndarray,
+    outlier: np.ndarray,
+) -> pd.DataFrame:
+    """The funnels of ``rows`` (usable rows of one value type): z and outlier codes written
+    into ``typed`` (that type's rows of the same indicators), their summary returned."""
+    ftype = FUNNEL_TYPE[vtype_name]
+    n_, d_ = num[rows], den[rows]
+    if vtype_name == "rate":
+        g = pd.Series(k.ip[rows])
+        national = (
+            pd.Series(n_).groupby(g).transform("sum") / pd.Series(d_).groupby(g).transform("sum")
+        ).to_numpy()
+        d_ = d_ * national
+    frame = pd.DataFrame(
+        {
+            "indicator": k.ind[rows],
+            "period": k.period[rows],
+            "area_code": k.area[rows],
+            "numerator": n_,
+            "denominator": d_,
+        }
+    )
+    points, summary = funnel.funnel_by(
+        frame,
+        by=["indicator", "period"],
+        numerator="numerator",
+        denominator="denominator",
+        area="area_code",
+        data_type=ftype,
+        limit=options.funnel_limit,
+        sr_method=options.sr_method,
+        adjust=options.funnel_adjust,
+        trim=options.trim,
+        points_columns=["z", "outlier"],
+    )
+    # every row of this value type takes its (indicator, period, area) point, as a merge
+    # would; keyed by the indicator × period pairs present, numbered in order, × area
+    pair_ip = k.ip[typed]
+    present = np.zeros(len(k.ind_labels) * len(k.period_labels), dtype=bool)
+    present[pair_ip] = True
+    pair = np.cumsum(present) - 1
+    n_areas = len(k.area_labels)
+    point_ip = points["indicator"].to_numpy() * len(k.period_labels) + points["period"]
+    point_key = pair[point_ip.to_numpy()] * n_areas + points["group"].to_numpy()
+    row_key = pair[pair_ip] * n_areas + k.area[typed]
+    pos, hit = _find(point_key, row_key, int(present.sum()) * n_areas)
+    z[typed[hit]] = points["z"].to_numpy()[pos[hit]]
+    outlier[typed[hit]] = points["outlier"].cat.codes.to_numpy()[pos[hit]]
+    area_labels = k.area_labels
+    return summary.assign(
+        indicator=pd.array(k.ind_labels[summary["indicator"].to_numpy()], dtype="str"),
+        period=pd.array(k.period_labels[summary["period"].to_numpy()], dtype="str"),
+        dropped=[tuple(area_labels[list(d)]) for d in summary["dropped"]],
+        funnel_type=ftype,
+        value_type=vtype_name,
+    )
+
+
+def _find(keys: np.ndarray, wanted: np.ndarray, n_keys: int) -> tuple[np.ndarray, np.ndarray]:
+    """Position in ``keys`` (distinct, sorted, in [0, n_keys)) of each ``wanted`` key, and
+    whether it is there. Keys that are dense enough are found through a table indexed by the
+    key (one lookup each, not a binary search scattered over millions of keys); the table
+    takes 4 bytes a key, at most 64 MiB or 16 bytes per key wanted."""
+    if 0 < n_keys <= max(4 * len(wanted), 2**24) and len(keys) < 2**31:
+        table = np.full(n_keys, -1, dtype=np.int32)
+        table[keys] = np.arange(len(keys), dtype=np.int32)
+        pos = table[wanted]
+        hit = pos >= 0
+        return np.maximum(pos, 0), hit
+    pos = np.minimum(np.searchsorted(keys, wanted), max(len(keys) - 1, 0))
+    return pos, keys[pos] == wanted
 
 
 def _concern(outlier: np.ndarray, polarity: np.ndarray) -> np.ndarray:
@@ -441,39 +528,93 @@ CONCERN_LABELS = ("", "better than expected", "concern")
 OUTLIER_LABELS = ("", "high", "low")
 
 
+_SPC_SLICE_ROWS = 1_000_000
+
+
 def _spc(
     k: _Keys, period_end: np.ndarray, value: np.ndarray, polarity: np.ndarray, options: Options
 ):
-    """XmR point types for every area × indicator series, one call per polarity direction.
+    """XmR point types for every area × indicator series, one pass per polarity direction.
 
-    Rows are sorted by indicator, area and period end, so each series is a run of rows keyed by
-    an integer: the fast route through ``xmr``, whose points come back in the same order.
+    Rows are sorted by indicator, area and period end, so each series is a run of rows: when
+    every run's periods strictly rise and every value is finite or missing (what ``xmr``
+    checks), the runs go straight to xmr's computation; otherwise through ``xmr`` itself, which
+    says what is wrong or sorts the rows.
     """
     mean, lpl, upl = (np.full(k.n, np.nan) for _ in range(3))
     ptype = np.full(k.n, -1, dtype=np.int8)
     series = k.series
-    for code in np.unique(polarity[polarity >= 0]):
+    present = np.bincount(polarity[polarity >= 0], minlength=len(POLARITIES))
+    for code in np.flatnonzero(present):  # np.unique would hash 7M codes for three values
         rows = np.flatnonzero(polarity == code)
-        frame = pd.DataFrame(
-            {"series": series[rows], "period": period_end[rows], "value": value[rows]}
+        improvement = IMPROVEMENT.get(POLARITIES[code], "neutral")
+        s, end, y = series[rows], period_end[rows], value[rows]
+        new_run = np.r_[True, s[1:] != s[:-1]]
+        runs_ok = (
+            end.dtype.kind == "M"
+            and not np.isnat(end).any()
+            and not np.isinf(y).any()
+            and bool((new_run[1:] | (end[1:] > end[:-1])).all())
         )
+        if runs_ok:
+            starts = np.flatnonzero(new_run)
+            # series are charted alone, so they go in slices of whole runs: the rule arrays
+            # (a dozen per point) then take a slice's memory, not the whole direction's
+            at_or_after = np.searchsorted(starts, np.arange(0, len(rows), _SPC_SLICE_ROWS))
+            cuts = starts[np.minimum(at_or_after, len(starts) - 1)]
+            for lo, hi in pairwise(np.unique(np.r_[cuts, len(rows)])):
+                run_starts = starts[(starts >= lo) & (starts < hi)] - lo
+                cols = spc._xmr_runs(
+                    y[lo:hi],
+                    run_starts,
+                    np.diff(np.r_[run_starts, hi - lo]),
+                    improvement,
+                    fix_after_n_points=None,
+                    screen_outliers=options.spc_screen_outliers,
+                    rules=options.spc_rules,
+                )
+                at = rows[lo:hi]
+                mean[at], lpl[at], upl[at] = cols["mean"], cols["lpl"], cols["upl"]
+                ptype[at] = cols["point_code"]
+            continue
         pts = spc.xmr(
-            frame,
-            improvement=IMPROVEMENT.get(POLARITIES[code], "neutral"),
+            pd.DataFrame({"series": s, "period": end, "value": y}),
+            improvement=improvement,
             rules=options.spc_rules,
             screen_outliers=options.spc_screen_outliers,
         )
-        same_order = np.array_equal(pts["series"].to_numpy(), series[rows]) and np.array_equal(
-            pts["period"].to_numpy(), period_end[rows]
+        same_order = np.array_equal(pts["series"].to_numpy(), s) and np.array_equal(
+            pts["period"].to_numpy(), end
         )
         if not same_order:  # xmr sorted the rows: find each row's point
-            order = np.lexsort((period_end[rows], series[rows]))
-            rows = rows[order]
+            rows = rows[np.lexsort((end, s))]
         mean[rows] = pts["mean"].to_numpy()
         lpl[rows] = pts["lpl"].to_numpy()
         upl[rows] = pts["upl"].to_numpy()
         ptype[rows] = pts["point_type"].cat.codes.to_numpy()
     return mean, lpl, upl, ptype
+
+
+RECENT_TREND_TYPES = ("proportion", "rate", "ratio")
+# rows per call of the recent trend: each series is worked on alone, so the indicators' blocks
+# can go in slices, which bounds the memory its grids take (a few hundred MB at most)
+_TREND_BLOCK_ROWS = 1_000_000
+
+
+def _recent_trend_blocks(results: pd.DataFrame, k: _Keys) -> list[tuple[int, int]]:
+    """(start, stop) row slices covering the indicators that have a recent trend, each a run of
+    whole indicator blocks of at most _TREND_BLOCK_ROWS rows (or one indicator's block)."""
+    bounds = np.searchsorted(k.ind, np.arange(len(k.ind_labels) + 1))
+    vtype = results["value_type"].array
+    blocks: list[tuple[int, int]] = []
+    for start, stop in pairwise(bounds):
+        if stop == start or vtype[start] not in RECENT_TREND_TYPES:
+            continue
+        if blocks and blocks[-1][1] == start and stop - blocks[-1][0] <= _TREND_BLOCK_ROWS:
+            blocks[-1] = (blocks[-1][0], int(stop))
+        else:
+            blocks.append((int(start), int(stop)))
+    return blocks or [(0, 0)]
 
 
 def _trends(results: pd.DataFrame, k: _Keys) -> pd.DataFrame:
@@ -499,19 +640,24 @@ def _trends(results: pd.DataFrame, k: _Keys) -> pd.DataFrame:
             "suppressed",
         ],
     ]
-    recent_rows = results["value_type"].isin(["proportion", "rate", "ratio"]).to_numpy()
-    recent = trend.fingertips_recent_trend(
-        frame.loc[recent_rows],
-        series=keys,
-        order="period_end",
-        numerator="numerator",
-        denominator="denominator",
-        value_type="value_type",
-        polarity="polarity",
-        value="value",
-        lower_ci="lower_95",
-        upper_ci="upper_95",
-        suppressed="suppressed",
+    recent = pd.concat(
+        [
+            trend.fingertips_recent_trend(
+                frame.iloc[start:stop],
+                series=keys,
+                order="period_end",
+                numerator="numerator",
+                denominator="denominator",
+                value_type="value_type",
+                polarity="polarity",
+                value="value",
+                lower_ci="lower_95",
+                upper_ci="upper_95",
+                suppressed="suppressed",
+            )
+            for start, stop in _recent_trend_blocks(results, k)
+        ],
+        ignore_index=True,
     )
     # one row per series with a value: the first such row of each run
     rows = np.flatnonzero(results["value"].notna().to_numpy())
@@ -624,10 +770,6 @@ class _Keys:
     def trend_key(self, ind: np.ndarray, area: np.ndarray) -> np.ndarray:
         return ind.astype(np.int64) * len(self.area_labels) + area
 
-    def point_key(self, ind: np.ndarray, period: np.ndarray, area: np.ndarray) -> np.ndarray:
-        p, a = len(self.period_labels), len(self.area_labels)
-        return (ind.astype(np.int64) * p + period) * a + area
-
 
 def _sorted_values(values: pd.DataFrame) -> tuple[pd.DataFrame, _Keys]:
     """The values in indicator, area, period-end order (a stable sort; free when already so)."""
@@ -732,6 +874,15 @@ def _comparators(
     each row's comparator value."""
     frames, per_row = [], {}
     n_ip = len(k.ind_labels) * len(k.period_labels)
+    # the live rows' counts, chosen and paired once for the three comparators
+    live_rows = None if live.all() else np.flatnonzero(live)
+
+    def of_live(a: np.ndarray) -> np.ndarray:
+        return a if live_rows is None else a[live_rows]
+
+    live_num, live_den = (of_live(a) for a in _paired_counts(num, den))
+    live_value = of_live(value)
+    ip = k.ip
     for kind in ("england", "region", "stp"):
         if kind == "england":
             gcode, glabels = np.zeros(k.n, dtype=np.int64), np.array(["England"], dtype=object)
@@ -743,8 +894,11 @@ def _comparators(
                 per_row[kind] = np.full(k.n, np.nan)
                 continue
             rows_ok = live & nonblank[gcode]
-        gid = gcode.astype(np.int64) * n_ip + k.ip
-        agg = _group_sums(gid, rows_ok, num, den, value)
+        gid = gcode.astype(np.int64) * n_ip + ip
+        if kind == "england" or nonblank.all():  # rows_ok is live
+            agg = _grouped_sums(of_live(gid), live_num, live_den, live_value)
+        else:
+            agg = _group_sums(gid, rows_ok, num, den, value)
         gids = agg.index.to_numpy()
         ind = gids % n_ip // len(k.period_labels)
         value_g = _comparator_value(agg, vtype[ind], mult[ind])
@@ -825,19 +979,23 @@ def analyse(dataset: Dataset, options: Options | None = None) -> Analysis:
     )
     cmp_value["peers"] = _peer_values(areas, k, live, num, den, value, vtype_i, mult_i)
 
-    sig: dict[str, np.ndarray] = {}
-    for prefix, kind in (
-        ("", "england"),
-        ("region_", "region"),
-        ("stp_", "stp"),
-        ("peers_", "peers"),
-    ):
-        for level in ("95", "998"):
-            sig[f"{prefix}sig_{level}"] = _significance_codes(
-                limits[f"lower_{level}"], limits[f"upper_{level}"], cmp_value[kind], polarity
-            )
+    prefixes = {"england": "", "region": "region_", "stp": "stp_", "peers": "peers_"}
+    sig = {
+        f"{prefixes[kind]}sig_{level}": codes
+        for (level, kind), codes in _significance_codes(
+            {level: (limits[f"lower_{level}"], limits[f"upper_{level}"]) for level in CONFIDENCE},
+            {kind: cmp_value[kind] for kind in prefixes},
+            polarity,
+        ).items()
+    }
     lower_first = polarity == POLARITIES.index("lower_is_better")
-    quintile = _quintiles(value, k.ip, lower_first)
+    ind_bounds = np.searchsorted(k.ind, np.arange(len(k.ind_labels) + 1))
+    quintile = _quintiles(
+        value,
+        k.ip,
+        lower_first,
+        _indicator_slices(ind_bounds, np.diff(ind_bounds), _QUINTILE_SLICE_ROWS),
+    )
     funnel_z, outlier, fsummary = _funnels(k, num, den, vtype, live, options)
     concern = _concern(outlier, polarity)
     period_end = values["period_end"].to_numpy()
@@ -906,11 +1064,32 @@ def _period_table(values: pd.DataFrame) -> pd.DataFrame:
             {"period": period.astype(str), "kind": type_.astype(str), "end": end}
         ).drop_duplicates()
     n_p, n_t = len(period.cat.categories) + 1, len(type_.cat.categories) + 1
-    pt = (period.cat.codes.to_numpy().astype(np.int64) + 1) * n_t + type_.cat.codes.to_numpy() + 1
-    end_codes, end_uniques = pd.factorize(end.to_numpy())
-    key = end_codes.astype(np.int64) * (n_p * n_t) + pt
-    uniq = pd.unique(key)
-    e, rest = uniq // (n_p * n_t), uniq % (n_p * n_t)
+    p_all, t_all = period.cat.codes.to_numpy(), type_.cat.codes.to_numpy()
+    ends = end.to_numpy()
+    # Usually each (period, type) pair has one end, and then the distinct triples are the
+    # pairs in order of first appearance: found by running minima over slices of rows, with
+    # no key or hash table as long as the rows
+    n, step = len(ends), 1_000_000
+    first = np.full(n_p * n_t, n, dtype=np.int64)
+    low = np.full(n_p * n_t, np.iinfo(np.int64).max)
+    high = np.full(n_p * n_t, np.iinfo(np.int64).min)
+    for lo in range(0, n, step):
+        pt = (p_all[lo : lo + step].astype(np.int32) + 1) * n_t + t_all[lo : lo + step] + 1
+        e = ends[lo : lo + step].view(np.int64)
+        np.minimum.at(first, pt, np.arange(lo, lo + len(pt)))
+        np.minimum.at(low, pt, e)
+        np.maximum.at(high, pt, e)
+    seen = np.flatnonzero(first < n)
+    if (low[seen] == high[seen]).all():
+        uniq = seen[np.argsort(first[seen], kind="stable")]
+        e, end_uniques = np.arange(len(uniq)), ends[first[uniq]]
+        rest = uniq
+    else:
+        pt = (p_all.astype(np.int64) + 1) * n_t + t_all + 1
+        end_codes, end_uniques = pd.factorize(ends)
+        key = end_codes.astype(np.int64) * (n_p * n_t) + pt
+        uniq = pd.unique(key)
+        e, rest = uniq // (n_p * n_t), uniq % (n_p * n_t)
     p_codes, t_codes = rest // n_t - 1, rest % n_t - 1
     return pd.DataFrame(
         {

@@ -498,7 +498,8 @@ def _funnel_frame(
         bands = tuple(
             b for b in bands if b == options["band"] or any(c.endswith(b) for c in points_columns)
         )
-    core = _core(fid, n_funnels, num, den, options, bands)
+    both_kinds = points_columns is None or any("adjusted_" in c for c in points_columns)
+    core = _core(fid, n_funnels, num, den, options, bands, both_kinds)
 
     points: dict[str, Any] = {}
     for c in by:
@@ -756,6 +757,55 @@ def _all_limits(
     return out
 
 
+def _limits_in_effect(
+    d: np.ndarray,
+    fid: np.ndarray,
+    target: np.ndarray,
+    tau2: np.ndarray,
+    data_type: str,
+    sr_method: str,
+    m: float,
+    cqc_squared: bool,
+    bands: tuple[str, ...],
+) -> dict[str, np.ndarray]:
+    """The limits of ``bands`` each unit is judged by: adjusted in a funnel with tau² > 0,
+    unadjusted elsewhere; unit for unit what ``_all_limits`` gives of the kind in effect, each
+    limit computed once rather than both kinds for every unit (calculate_limits)."""
+    var0 = (1 / (2 * np.sqrt(d))) ** 2
+    out: dict[str, np.ndarray] = {}
+    if data_type != "SR":
+        # tau² is 0 (not NaN) where a funnel is unadjusted, and var0 + 0 is var0 exactly
+        with np.errstate(divide="ignore", invalid="ignore"):
+            centre = (np.arcsin(np.sqrt(target)) if data_type == "PR" else np.log(target))[fid]
+        tau_rows = tau2[fid]
+        for band in bands:
+            lower, upper = _limit_pair(
+                data_type, sr_method, band, d, var0, tau_rows, centre, m, cqc_squared
+            )
+            out[f"lower_{band}"], out[f"upper_{band}"] = lower, upper
+        return out
+    # SR: exact Poisson limits where unadjusted, the normal form with tau² where adjusted
+    adjusted = np.flatnonzero(tau2[fid] > 0)
+    exact = np.flatnonzero(~(tau2[fid] > 0))
+    distinct = np.unique(d[exact], return_inverse=True)
+    for band in bands:
+        lower, upper = np.empty(d.size), np.empty(d.size)
+        lower[exact], upper[exact] = _poisson_pair(band, distinct, m)
+        lower[adjusted], upper[adjusted] = _limit_pair(
+            data_type,
+            sr_method,
+            band,
+            d[adjusted],
+            var0[adjusted],
+            tau2[fid[adjusted]],
+            np.ones(0),
+            m,
+            cqc_squared,
+        )
+        out[f"lower_{band}"], out[f"upper_{band}"] = lower, upper
+    return out
+
+
 def _core(
     fid: np.ndarray,
     n_funnels: int,
@@ -763,8 +813,10 @@ def _core(
     den: np.ndarray,
     o: dict[str, Any],
     bands: tuple[str, ...] = ("95", "998"),
+    both_kinds: bool = True,
 ) -> dict[str, Any]:
-    """The funnels' statistics for units sorted by funnel (and group within it)."""
+    """The funnels' statistics for units sorted by funnel (and group within it); with
+    ``both_kinds`` False, only the limits in effect (not the unadjusted and adjusted sets)."""
     data_type, sr_method, m = o["data_type"], o["sr_method"], o["multiplier"]
     bounds = _segments(fid, n_funnels)
     rr = num / den
@@ -810,23 +862,17 @@ def _core(
         tau2 = np.zeros(n_funnels)
     adjusted = tau2 > 0
 
-    limits = _all_limits(
-        d,
-        fid,
-        target,
-        tau2,
-        data_type,
-        sr_method,
-        m,
-        o["cqc_squared"],
-        bands=bands,
-    )
-    adjusted_r = adjusted[fid]
-    in_effect = {
-        name: np.where(adjusted_r, limits["adjusted_" + name], limits["unadjusted_" + name])
-        for name in _LIMIT_COLUMNS
-        if name.rsplit("_", 1)[1] in bands
-    }
+    limit_args = (d, fid, target, tau2, data_type, sr_method, m, o["cqc_squared"])
+    if both_kinds:
+        limits = _all_limits(*limit_args, bands=bands)
+        adjusted_r = adjusted[fid]
+        in_effect = {
+            name: np.where(adjusted_r, limits["adjusted_" + name], limits["unadjusted_" + name])
+            for name in _LIMIT_COLUMNS
+            if name.rsplit("_", 1)[1] in bands
+        }
+    else:
+        limits, in_effect = {}, _limits_in_effect(*limit_args, bands=bands)
     value = rr * m
     band = o["band"]
     is_low = value < in_effect[f"lower_{band}"]

@@ -185,18 +185,16 @@ def xmr(
     lengths = np.diff(np.r_[starts, len(data)])
 
     y = data["value"].to_numpy(dtype=np.float64, na_value=np.nan)
-    cols = _compute_segments(
+    cols = _xmr_runs(
         y,
         starts,
         lengths,
+        improvement,
         fix_after_n_points=fix_after_n_points,
         screen_outliers=screen_outliers,
         rules=rules,
     )
-
-    direction = IMPROVEMENT_DIRECTIONS[improvement]
-    type_code = cols.pop("type_code")
-    point_code = _point_type_code(type_code, direction)
+    type_code, point_code = cols.pop("type_code"), cols.pop("point_code")
     n = len(data)
     return pd.DataFrame(
         {
@@ -221,6 +219,33 @@ def xmr(
         columns=_OUTPUT_COLUMNS,
         copy=False,  # every column is freshly computed; stacking them would copy 7 × n floats
     )
+
+
+def _xmr_runs(
+    y: np.ndarray,
+    starts: np.ndarray,
+    lengths: np.ndarray,
+    improvement: str,
+    *,
+    fix_after_n_points: int | None,
+    screen_outliers: bool,
+    rules: str,
+) -> dict[str, np.ndarray]:
+    """xmr's per-point arrays (``_compute_segments``' and ``point_code``, into POINT_TYPES) for
+    checked values laid out as runs, one per series × rebase group in period order, starting
+    at ``starts``. ``xmr`` works through here; so does a caller that holds its series as runs
+    already (the whole-dataset analysis), without a frame going in or twenty columns coming out.
+    """
+    cols = _compute_segments(
+        y,
+        starts,
+        lengths,
+        fix_after_n_points=fix_after_n_points,
+        screen_outliers=screen_outliers,
+        rules=rules,
+    )
+    cols["point_code"] = _point_type_code(cols["type_code"], IMPROVEMENT_DIRECTIONS[improvement])
+    return cols
 
 
 def _summary_runs(points: pd.DataFrame) -> pd.DataFrame | None:
@@ -676,14 +701,26 @@ def _special_cause_code(
     """Index into SPC_LABELS. Precedence lives here and only here: outside limits, trend,
     two-in-three, run. The label's high/low comes from the side of the mean, or for a trend from
     its direction."""
-    rule = np.select([outside, trend, two_in_three, run], [1, 2, 3, 4], default=0)
+    # rule 1..4 in precedence order, 0 none: the lower-precedence rules are written first
+    # and overwritten (int8 throughout: these arrays hold every point of every series)
+    rule = run.astype(np.int8) * np.int8(4)
+    rule[two_in_three] = 3
+    rule[trend] = 2
+    rule[outside] = 1
     low = np.where(rule == 2, trend_direction != 1, side != 1)
-    return np.where(rule == 0, 0, 2 * rule - 1 + low).astype(np.int8)
+    code = 2 * rule - 1 + low.view(np.int8)
+    code[rule == 0] = 0
+    return code
 
 
 # Codes into SPC_LABELS: 0 is common cause, odd codes are high / increasing, even low / decreasing.
 def _point_type_code(type_code: np.ndarray, direction: int) -> np.ndarray:
-    """Polarity, applied last: index into POINT_TYPES."""
+    """Polarity, applied last: index into POINT_TYPES (looked up per SPC_LABELS code)."""
+    return _point_type_table(direction)[type_code]
+
+
+def _point_type_table(direction: int) -> np.ndarray:
+    type_code = np.arange(len(SPC_LABELS), dtype=np.int8)
     high = (type_code % 2) == 1
     improvement, concern, neutral_high, neutral_low = (
         POINT_TYPES.index(name)

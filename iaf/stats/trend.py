@@ -37,7 +37,7 @@ from functools import cache
 
 import numpy as np
 import pandas as pd
-from scipy import stats
+from scipy import special, stats
 
 from iaf.errors import InputError
 
@@ -683,6 +683,13 @@ def _check_counts(frame: pd.DataFrame, num: dict[str, np.ndarray], cols: dict, k
             )
 
 
+def _labels_array(labels: np.ndarray) -> pd.api.extensions.ExtensionArray:
+    """A "str" array of text labels that repeat: each distinct label converted once, then
+    taken per row (converting every row's string costs a quarter of a second at scale)."""
+    codes, distinct = pd.factorize(labels.astype(str))
+    return pd.array(distinct, dtype="str").take(codes)
+
+
 def fingertips_recent_trend(
     frame: pd.DataFrame,
     *,
@@ -841,10 +848,12 @@ def fingertips_recent_trend(
     return index.assign(
         n_points=np.minimum(n_valid, k).astype(int),
         chi2=chi2,
-        p_value=stats.chi2.sf(chi2, 1),
+        # chi2.sf(chi2, 1) is chdtrc(1, chi2); called directly it skips scipy.stats'
+        # argument checks, which cost a third of a second at practice scale
+        p_value=special.chdtrc(1, chi2),
         slope=slope,
         slope_sign=np.where(np.isnan(slope), 0, np.sign(slope)).astype(int),
-        direction=pd.array(direction.astype(str), dtype="str"),
-        reason=pd.array(reason.astype(str), dtype="str"),
-        method=pd.array(method.astype(str), dtype="str"),
+        direction=_labels_array(direction),
+        reason=_labels_array(reason),
+        method=_labels_array(method),
     )
