@@ -358,7 +358,7 @@ def _quintiles(
     ``slices`` are row ranges holding whole groups, ranked one range at a time (so the
     ranking's arrays take a range's memory, not the dataset's); all rows by default.
     """
-    out = np.zeros(len(value), dtype=np.int64)
+    out = np.zeros(len(value), dtype=np.int8)  # Int8: 1-5 need no more (7.4M rows: 52 MB less)
     missing = np.ones(len(value), dtype=bool)
     for lo, hi in [(0, len(value))] if slices is None else slices:
         for invert, chosen in ((True, ~lower_first[lo:hi]), (False, lower_first[lo:hi])):
@@ -368,7 +368,7 @@ def _quintiles(
                     value[rows], nquantiles=5, invert=invert, groups=gid[rows]
                 )
                 missing[rows] = q.isna()
-                out[rows] = q.to_numpy(dtype=np.int64, na_value=0)
+                out[rows] = q.to_numpy(dtype=np.int8, na_value=0)
     return pd.arrays.IntegerArray(out, missing)
 
 
