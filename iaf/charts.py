@@ -164,6 +164,7 @@ ICON_WORDS = {
 }
 _SHORT_LABELS = {i.code: f"{i.code} {i.short_name}" for i in CATALOGUE}
 _LIMIT_COLUMNS = ("lower_95", "upper_95", "lower_998", "upper_998")
+_FUNNEL_POINT_COLUMNS = ("area_code", "area_name", "denominator", "value", "z", "judgement_label")
 
 
 # ── Public helpers ──────────────────────────────────────────────────────────────────────────
@@ -248,19 +249,18 @@ def funnel_chart(
     _require(limits, ["denominator", *_LIMIT_COLUMNS], "funnel limits")
     _need_text(finding, "finding")
     fmt = _value_format(indicator)
-    judgement = _funnel_judgement(points)
-    shown = _styled(
-        _named(points).assign(judgement=judgement), "judgement", FUNNEL, "funnel judgement"
+    judged = _styled(
+        points.assign(judgement=_funnel_judgement(points)), "judgement", FUNNEL, "funnel judgement"
     )
+    # Only the columns the marks draw travel to the browser (the label only for a highlight).
+    shown = (_named(judged) if selected is not None else judged)[
+        [*_FUNNEL_POINT_COLUMNS, *(["area_label"] if selected is not None else [])]
+    ]
     y_scale = alt.Scale(domain=_funnel_domain(points, limits, target, indicator), nice=True)
     x = alt.X("denominator:Q", title="Denominator (size of area)", scale=alt.Scale(zero=False))
 
     bands = (
-        alt.Chart(limits)
-        .transform_fold(list(_LIMIT_COLUMNS), as_=["limit", "limit_value"])
-        .transform_calculate(
-            band="indexof(datum.limit, '998') >= 0 ? '99.8% limits' : '95% limits'"
-        )
+        alt.Chart(_limit_lines(limits))
         .mark_line(clip=True, color=FUNNEL_LINES["colour"], strokeWidth=1.5)
         .encode(
             x=x,
@@ -288,8 +288,8 @@ def funnel_chart(
         .encode(
             x=x,
             y=alt.Y("value:Q", scale=y_scale),
-            color=_colour(shown, "judgement", FUNNEL, "Funnel plot"),
-            shape=_shape(shown, "judgement", FUNNEL),
+            color=_colour(judged, "judgement", FUNNEL, "Funnel plot"),
+            shape=_shape(judged, "judgement", FUNNEL),
             stroke=alt.value(TEXT),
             opacity=alt.condition(pick, alt.value(0.95), alt.value(0.35)),
             tooltip=[
@@ -1247,6 +1247,20 @@ def _funnel_judgement(points: pd.DataFrame) -> pd.Series:
     outlier = points["outlier"].astype(object).fillna("").astype(str)
     raw = np.where(outlier != "", outlier + " outlier", "in control")
     return pd.Series(np.where(concern != "", concern, raw), index=points.index, dtype=object)
+
+
+def _limit_lines(limits: pd.DataFrame) -> pd.DataFrame:
+    """The limits grid as one row per point of each of the four limit lines, with its band
+    ("95% limits"/"99.8% limits"): folded here rather than by a Vega transform in the browser."""
+    lines = limits.melt(
+        id_vars="denominator",
+        value_vars=list(_LIMIT_COLUMNS),
+        var_name="limit",
+        value_name="limit_value",
+    )
+    limit = lines["limit"].astype(object)
+    band = np.where(limit.str.contains("998", regex=False), "99.8% limits", "95% limits")
+    return lines.assign(limit=limit, band=band.astype(object))
 
 
 def _funnel_domain(
