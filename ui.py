@@ -265,6 +265,26 @@ def download_table(frame: pd.DataFrame, name: str, *, key: str) -> None:
     )
 
 
+class _Unvalidated:
+    """An Altair chart whose spec Streamlit takes without a jsonschema validation of it.
+
+    ``st.altair_chart`` calls ``chart.to_dict()``, which validates the whole spec against the
+    Vega-Lite schema on every rerun: about two thirds of the conversion of a funnel plot. The
+    builders' specs are validated by the chart tests, and validation never changes a spec.
+    """
+
+    def __init__(self, chart) -> None:
+        self.chart = chart
+
+    def to_dict(self) -> dict:
+        return self.chart.to_dict(validate=False)
+
+
+def altair_chart(chart, **kwargs):
+    """``st.altair_chart(chart, **kwargs)`` without validating the spec again on each rerun."""
+    return st.altair_chart(_Unvalidated(chart), **kwargs)
+
+
 def download_chart(chart, name: str, *, key: str) -> None:
     from iaf import exports
 

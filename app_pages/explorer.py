@@ -112,7 +112,7 @@ if tab_funnel.open:
                     "more than performance.",
                     icon=":material/warning:",
                 )
-            event = st.altair_chart(chart, on_select="rerun", key="funnel")
+            event = ui.altair_chart(chart, on_select="rerun", key="funnel")
             picked = event["selection"].get("pick") if event else None
             if picked:
                 ui.go("app_pages/profile.py", area=picked[0]["area_code"])
@@ -145,7 +145,7 @@ if tab_bars.open:
                 period=period,
                 source=ui.source_label(),
             )
-            ev = st.altair_chart(bars, on_select="rerun", key="bars")
+            ev = ui.altair_chart(bars, on_select="rerun", key="bars")
             picked = ev["selection"].get("pick") if ev else None
             if picked:
                 ui.go("app_pages/profile.py", area=picked[0]["area_code"])
@@ -162,7 +162,7 @@ if tab_map.open:
                 projection="identity" if ds.synthetic else "mercator",
                 source=ui.source_label(),
             )
-            ev = st.altair_chart(chart, on_select="rerun", key="map")
+            ev = ui.altair_chart(chart, on_select="rerun", key="map")
             picked = ev["selection"].get("pick") if ev else None
             if picked:
                 code_key = "area_code" if "area_code" in picked[0] else "properties.code"
