@@ -265,7 +265,7 @@ def funnel_chart(
         .encode(
             x=x,
             y=alt.Y("limit_value:Q", scale=y_scale, title=_axis_title(indicator)),
-            detail="limit:N",
+            detail=alt.Detail("limit:N"),
             strokeDash=alt.StrokeDash(
                 "band:N",
                 title="Control limits",
@@ -290,8 +290,8 @@ def funnel_chart(
             y=alt.Y("value:Q", scale=y_scale),
             color=_colour(judged, "judgement", FUNNEL, "Funnel plot"),
             shape=_shape(judged, "judgement", FUNNEL),
-            stroke=alt.value(TEXT),
-            opacity=alt.condition(pick, alt.value(0.95), alt.value(0.35)),
+            stroke=alt.StrokeValue(TEXT),
+            opacity=_opacity_by(pick, 0.95, 0.35),
             tooltip=[
                 alt.Tooltip("area_name:N", title="Area"),
                 alt.Tooltip("area_code:N", title="Code"),
@@ -355,7 +355,7 @@ def ranked_bar_chart(
             x=alt.X("value:Q", title=x_title),
             color=_colour(shown, "sig", SIGNIFICANCE, f"Compared with {comparator_name}"),
             stroke=_stroke(shown, "sig", SIGNIFICANCE),
-            opacity=alt.condition(pick, alt.value(1.0), alt.value(0.4)),
+            opacity=_opacity_by(pick, 1.0, 0.4),
             tooltip=[
                 alt.Tooltip("area_name:N", title="Area"),
                 alt.Tooltip("area_code:N", title="Code"),
@@ -367,7 +367,9 @@ def ranked_bar_chart(
         )
         .add_params(pick)
     )
-    whiskers = base.mark_rule(color=TEXT, strokeWidth=1.5).encode(x="lower_95:Q", x2="upper_95:Q")
+    whiskers = base.mark_rule(color=TEXT, strokeWidth=1.5).encode(
+        x=alt.X("lower_95:Q"), x2=alt.X2("upper_95:Q")
+    )
     comp = pd.DataFrame(
         {"value": [float(comparator_value)], "label": [f"{comparator_name}: "]}
     ).assign(label=lambda f: f["label"] + _format_number(comparator_value, indicator))
@@ -375,12 +377,12 @@ def ranked_bar_chart(
     rule = comp_base.mark_rule(color=TEXT, strokeWidth=2.5, strokeDash=[8, 4])
     rule_label = comp_base.mark_text(
         align="center", baseline="bottom", y=-4, fontSize=AXIS_FONT, fontWeight="bold", color=TEXT
-    ).encode(text="label:N")
+    ).encode(text=alt.Text("label:N"))
     layers = [bars, whiskers, rule, rule_label]
     if selected is not None:
         chosen = base.transform_filter(alt.FieldEqualPredicate(field="area_code", equal=selected))
         layers.append(
-            chosen.mark_bar(fillOpacity=0, stroke=TEXT, strokeWidth=3).encode(x="value:Q")
+            chosen.mark_bar(fillOpacity=0, stroke=TEXT, strokeWidth=3).encode(x=alt.X("value:Q"))
         )
     n = len(rows)
     subtitle = [
@@ -799,7 +801,7 @@ def choropleth(
         .mark_geoshape(stroke="#4C6272", strokeWidth=0.6)
         .encode(
             color=colour,
-            opacity=alt.condition(pick, alt.value(1.0), alt.value(0.4)),
+            opacity=_opacity_by(pick, 1.0, 0.4),
             tooltip=tip,
         )
         .add_params(pick)
@@ -814,9 +816,9 @@ def choropleth(
         alt.Chart(centres)
         .mark_text(fontSize=18 if projection == "identity" else 9, aria=False)
         .encode(
-            longitude="lon:Q",
-            latitude="lat:Q",
-            text="sig_glyph:N",
+            longitude=alt.Longitude("lon:Q"),
+            latitude=alt.Latitude("lat:Q"),
+            text=alt.Text("sig_glyph:N"),
             color=alt.Color("sig_ink:N", scale=None),
             tooltip=tip,
         )
@@ -1179,7 +1181,7 @@ def _legend_table(styles: Mapping[str, Style], key: str) -> pd.DataFrame:
 
 
 def _present(frame: pd.DataFrame, column: str, styles: Mapping[str, Style]) -> list[str]:
-    seen = set(frame[column].astype(str))
+    seen = {str(v) for v in frame[column].unique()}
     return [k for k in styles if k in seen]
 
 
@@ -1242,6 +1244,13 @@ def _polarity_of(rows: pd.DataFrame) -> np.ndarray:
     return rows["indicator"].astype(str).map(known).fillna("no_judgement").to_numpy(dtype=object)
 
 
+def _opacity_by(param: Any, picked: float, other: float) -> alt.OpacityValue:
+    """Opacity by a point selection, as an explicit channel object: a plain ``alt.condition``
+    dict (like a shorthand string) is matched against the whole Vega-Lite schema when the
+    chart is built, about 10 ms per channel."""
+    return alt.OpacityValue(**alt.condition(param, alt.value(picked), alt.value(other)))
+
+
 def _funnel_judgement(points: pd.DataFrame) -> pd.Series:
     concern = points["concern"].astype(object).fillna("").astype(str)
     outlier = points["outlier"].astype(object).fillna("").astype(str)
@@ -1290,11 +1299,15 @@ def _highlight(
     chosen = base.transform_filter(alt.FieldEqualPredicate(field="area_code", equal=selected))
     return [
         chosen.mark_point(size=420, strokeWidth=3, color=TEXT, filled=False).encode(
-            x="denominator:Q", y=alt.Y(f"{y_field}:Q", scale=y_scale)
+            x=alt.X("denominator:Q"), y=alt.Y(f"{y_field}:Q", scale=y_scale)
         ),
         chosen.mark_text(
             align="left", dx=14, dy=-12, fontSize=15, fontWeight="bold", color=TEXT
-        ).encode(x="denominator:Q", y=alt.Y(f"{y_field}:Q", scale=y_scale), text="area_label:N"),
+        ).encode(
+            x=alt.X("denominator:Q"),
+            y=alt.Y(f"{y_field}:Q", scale=y_scale),
+            text=alt.Text("area_label:N"),
+        ),
     ]
 
 
