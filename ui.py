@@ -453,12 +453,20 @@ def go(page: str, **params: object) -> None:
     st.switch_page(page, query_params=link_params(**params))
 
 
+@st.cache_resource(max_entries=8, show_spinner=False)
+def _parent_choices(key: str, stamp: str) -> tuple[list[str], dict[str, str]]:
+    """The CCGs that have practices, and every area's name by code: once per dataset, not per
+    click (at practice scale a dict of 6,500 names from text columns costs tens of ms)."""
+    areas = dataset_for(key).areas
+    parents = sorted(p for p in areas["parent"].astype(str).unique() if p)
+    return parents, dict(zip(areas["code"].astype(str), areas["name"].astype(str), strict=True))
+
+
 def parent_filter(ds: Dataset) -> str:
     """For practice-level data, the CCG whose practices a page shows ("" = all practices)."""
     if ds.area_type != "practice":
         return ""
-    parents = sorted(p for p in ds.areas["parent"].astype(str).unique() if p)
-    names = ds.areas.set_index("code")["name"].astype(str).to_dict()
+    parents, names = _parent_choices(dataset_key(), f"{ds.name}|{len(ds.values)}")
     return url_widget(
         st.selectbox,
         "Practices in CCG",

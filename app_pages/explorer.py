@@ -10,7 +10,7 @@ from iaf.analysis import COMPARATORS
 
 st.title("Indicator explorer")
 ds = ui.active_dataset()
-inds = ds.indicators()
+inds = ui.get_view("indicators_view")
 codes = [i.code for i in inds]
 by_code = {i.code: i for i in inds}
 

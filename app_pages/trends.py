@@ -11,7 +11,7 @@ ui.follow_mergers(ds)
 areas = ds.areas.loc[ds.areas["code"].isin(ui.codes_with_data())]
 names = dict(zip(areas["code"], areas["name"], strict=True))
 codes = sorted(names, key=lambda c: names[c])
-inds = ds.indicators()
+inds = ui.get_view("indicators_view")
 by_code = {i.code: i for i in inds}
 
 with ui.controls():
