@@ -265,6 +265,26 @@ def download_table(frame: pd.DataFrame, name: str, *, key: str) -> None:
     )
 
 
+class _Unvalidated:
+    """An Altair chart whose spec Streamlit takes without a jsonschema validation of it.
+
+    ``st.altair_chart`` calls ``chart.to_dict()``, which validates the whole spec against the
+    Vega-Lite schema on every rerun: about two thirds of the conversion of a funnel plot. The
+    builders' specs are validated by the chart tests, and validation never changes a spec.
+    """
+
+    def __init__(self, chart) -> None:
+        self.chart = chart
+
+    def to_dict(self) -> dict:
+        return self.chart.to_dict(validate=False)
+
+
+def altair_chart(chart, **kwargs):
+    """``st.altair_chart(chart, **kwargs)`` without validating the spec again on each rerun."""
+    return st.altair_chart(_Unvalidated(chart), **kwargs)
+
+
 def download_chart(chart, name: str, *, key: str) -> None:
     from iaf import exports
 
@@ -434,15 +454,24 @@ def go(page: str, **params: object) -> None:
     st.switch_page(page, query_params=link_params(**params))
 
 
+@st.cache_resource(max_entries=8, show_spinner=False)
+def _parent_choices(key: str, stamp: str) -> tuple[list[str], dict[str, str]]:
+    """The CCGs that have practices, and every area's name by code: once per dataset, not per
+    click (at practice scale a dict of 6,500 names from text columns costs tens of ms)."""
+    areas = dataset_for(key).areas
+    parents = sorted(p for p in areas["parent"].astype(str).unique() if p)
+    names = dict(zip(areas["code"].astype(str), areas["name"].astype(str), strict=True))
+    if "parent_name" in areas.columns:  # the CCG names, from the practice hierarchy
+        named = areas.loc[areas["parent_name"].notna(), ["parent", "parent_name"]]
+        names |= named.astype(str).set_index("parent")["parent_name"].to_dict()
+    return parents, names
+
+
 def parent_filter(ds: Dataset) -> str:
     """For practice-level data, the CCG whose practices a page shows ("" = all practices)."""
     if ds.area_type != "practice":
         return ""
-    parents = sorted(p for p in ds.areas["parent"].astype(str).unique() if p)
-    names = ds.areas.set_index("code")["name"].astype(str).to_dict()
-    if "parent_name" in ds.areas.columns:  # the CCG names, from the practice hierarchy
-        named = ds.areas.loc[ds.areas["parent_name"].notna(), ["parent", "parent_name"]]
-        names |= named.astype(str).set_index("parent")["parent_name"].to_dict()
+    parents, names = _parent_choices(dataset_key(), f"{ds.name}|{len(ds.values)}")
     return url_widget(
         st.selectbox,
         "Practices in CCG",

@@ -70,7 +70,7 @@ if rows.empty:
 else:
     finding = f"{name} (highlighted) beside {len(peers)} peers on each {group} indicator."
     chart = charts.compare_chart(rows, area_name=name, finding=finding, source=ui.source_label())
-    st.altair_chart(chart, key="compare_chart")
+    ui.altair_chart(chart, key="compare_chart")
     st.markdown("**Does each finding hold under every comparator?**")
     st.dataframe(ui.get_view("robustness", area=area, period=period, group=group), hide_index=True)
     ui.download_table(rows, f"compare_{area}_{group}", key="compare_dl")

@@ -10,7 +10,7 @@ from iaf.analysis import COMPARATORS
 
 st.title("Indicator explorer")
 ds = ui.active_dataset()
-inds = ds.indicators()
+inds = ui.get_view("indicators_view")
 codes = [i.code for i in inds]
 by_code = {i.code: i for i in inds}
 
@@ -64,129 +64,142 @@ st.caption(
     f"{ind.frequency.replace('_', ' ')}; value type: {ind.value_type}."
 )
 
-fv = ui.get_view(
-    "funnel_view",
-    indicator=code,
-    period=period,
-    limit=float(limit),
-    adjust=bool(adjust),
-    parent=parent,
-)
+# Only the open tab is built: the others cost a rerun when opened instead of on every change.
 tab_funnel, tab_bars, tab_map, tab_table = st.tabs(
-    ["Funnel plot", "Ranked with CIs", "Map", "Outlier table"]
+    ["Funnel plot", "Ranked with CIs", "Map", "Outlier table"],
+    key="explorer_tab",
+    on_change="rerun",
 )
-with tab_funnel:
-    if "reason" in fv:
-        st.info(f"No funnel plot for {period}: {fv['reason']}.")
-    else:
-        phi = f"phi = {fv['phi']:.2f}" if math.isfinite(fv["phi"]) else "phi undefined"
-        adj = (
-            f"overdispersion adjusted ({phi}, tau² = {fv['tau2']:.4g})"
-            if fv["adjusted"]
-            else f"no overdispersion adjustment ({phi})"
-        )
-        chart = charts.funnel_chart(
-            fv["points"],
-            fv["limits"],
-            indicator=ind,
-            target=fv["target"],
-            finding=fv["finding"],
-            period=period,
-            comparator_note="target = the CCG's combined value"
-            if parent
-            else "target = England value",
-            adjusted_note=adj,
-            selected=focus or None,
-            source=ui.source_label(),
-            x_title=fv["x_title"],
-        )
-        st.caption(
-            f"Limits: 95% (dashed) and 99.8% (solid); {adj}. Click a point to open that "
-            "area's profile."
-        )
-        if fv["n_under_one"]:
-            st.warning(
-                f"{fv['n_under_one']:,} of {len(fv['points']):,} areas expect fewer than one "
-                "event in this period: too few to judge, so their flags reflect small numbers "
-                "more than performance.",
-                icon=":material/warning:",
+if tab_funnel.open:
+    fv = ui.get_view(
+        "funnel_view",
+        indicator=code,
+        period=period,
+        limit=float(limit),
+        adjust=bool(adjust),
+        parent=parent,
+    )
+    with tab_funnel:
+        if "reason" in fv:
+            st.info(f"No funnel plot for {period}: {fv['reason']}.")
+        else:
+            phi = f"phi = {fv['phi']:.2f}" if math.isfinite(fv["phi"]) else "phi undefined"
+            adj = (
+                f"overdispersion adjusted ({phi}, tau² = {fv['tau2']:.4g})"
+                if fv["adjusted"]
+                else f"no overdispersion adjustment ({phi})"
             )
-        event = st.altair_chart(chart, on_select="rerun", key="funnel")
-        picked = event["selection"].get("pick") if event else None
-        if picked:
-            ui.go("app_pages/profile.py", area=picked[0]["area_code"])
-        ui.download_chart(chart, f"funnel_{code}_{period}", key="funnel_dl")
-ranked = ui.get_view(
-    "ranked_view", indicator=code, period=period, comparator=comparator, parent=parent
-)
-with tab_bars:
-    if ranked["value"].notna().sum() == 0:
-        st.info(f"No published values for {period}: all are suppressed or missing.")
-    elif ranked["value"].notna().sum() > ui.MAX_BARS:
-        st.info(
-            f"{ranked['value'].notna().sum():,} areas are too many bars to read: pick a CCG in "
-            "the controls to rank its practices, or use the funnel plot and the outlier table."
-        )
-    else:
-        england = ranked["england"].dropna()
-        finding = (
-            f"{(ranked['sig'] == 'worse').sum()} areas significantly worse and "
-            f"{(ranked['sig'] == 'better').sum()} better than {COMPARATORS[comparator]}."
-        )
-        bars = charts.ranked_bar_chart(
-            ranked.loc[ranked["value"].notna()],
-            indicator=ind,
-            comparator_value=float(england.iloc[0]) if len(england) else float("nan"),
-            comparator_name="England",
-            finding=finding,
-            period=period,
-            source=ui.source_label(),
-        )
-        ev = st.altair_chart(bars, on_select="rerun", key="bars")
-        picked = ev["selection"].get("pick") if ev else None
-        if picked:
-            ui.go("app_pages/profile.py", area=picked[0]["area_code"])
-        ui.download_chart(bars, f"ranked_{code}_{period}", key="bars_dl")
-with tab_map:
-    if ds.boundaries:
-        finding = f"{ind.short_name} by area, {period}, shaded by value; {ind.polarity_words}."
-        chart = charts.choropleth(
-            ds.boundaries["features"],
-            ranked[["area_code", "value", "sig"]],
-            indicator=ind,
-            finding=finding,
-            projection="identity" if ds.synthetic else "mercator",
-            source=ui.source_label(),
-        )
-        ev = st.altair_chart(chart, on_select="rerun", key="map")
-        picked = ev["selection"].get("pick") if ev else None
-        if picked:
-            code_key = "area_code" if "area_code" in picked[0] else "properties.code"
-            ui.go("app_pages/profile.py", area=picked[0][code_key])
-        if ds.synthetic:
-            st.caption("Demo tile map: one hexagon per fictional CCG, grouped by region.")
-    else:
-        st.info("No boundaries are loaded for this dataset: add a GeoJSON on the Data page.")
-with tab_table:
-    table = ranked.loc[ranked["outlier"].isin(["high", "low"])].sort_values("funnel_z")
-    st.caption(
-        f"Areas outside the {limit:g}% funnel limits in {period}, by z-score. "
-        "Select a row to open the area."
+            chart = charts.funnel_chart(
+                fv["points"],
+                fv["limits"],
+                indicator=ind,
+                target=fv["target"],
+                finding=fv["finding"],
+                period=period,
+                comparator_note="target = the CCG's combined value"
+                if parent
+                else "target = England value",
+                adjusted_note=adj,
+                selected=focus or None,
+                source=ui.source_label(),
+                x_title=fv["x_title"],
+            )
+            st.caption(
+                f"Limits: 95% (dashed) and 99.8% (solid); {adj}. Click a point to open that "
+                "area's profile."
+            )
+            if fv["n_under_one"]:
+                st.warning(
+                    f"{fv['n_under_one']:,} of {len(fv['points']):,} areas expect fewer than one "
+                    "event in this period: too few to judge, so their flags reflect small numbers "
+                    "more than performance.",
+                    icon=":material/warning:",
+                )
+            event = ui.altair_chart(chart, on_select="rerun", key="funnel")
+            picked = event["selection"].get("pick") if event else None
+            if picked:
+                ui.go("app_pages/profile.py", area=picked[0]["area_code"])
+            ui.download_chart(chart, f"funnel_{code}_{period}", key="funnel_dl")
+if tab_bars.open or tab_map.open or tab_table.open:
+    ranked = ui.get_view(
+        "ranked_view", indicator=code, period=period, comparator=comparator, parent=parent
     )
-    sel = st.dataframe(
-        table, hide_index=True, on_select="rerun", selection_mode="single-row", key="outlier_table"
-    )
-    if sel and sel["selection"]["rows"]:
-        ui.go("app_pages/profile.py", area=table.iloc[sel["selection"]["rows"][0]]["area_code"])
-    ui.download_table(ranked, f"{code}_{period}", key="ranked_dl")
-    st.markdown(
-        f"**Persistent outliers**: outside the 99.8% limits in at least {k} of the last {n} periods"
-    )
-    pers = ui.get_view("persistent", indicator=code, k=int(k), n=int(n))
-    if pers.empty:
-        st.write("None.")
-    else:
-        st.dataframe(pers, hide_index=True)
+if tab_bars.open:
+    with tab_bars:
+        if ranked["value"].notna().sum() == 0:
+            st.info(f"No published values for {period}: all are suppressed or missing.")
+        elif ranked["value"].notna().sum() > ui.MAX_BARS:
+            st.info(
+                f"{ranked['value'].notna().sum():,} areas are too many bars to read: pick a CCG in "
+                "the controls to rank its practices, or use the funnel plot and the outlier table."
+            )
+        else:
+            england = ranked["england"].dropna()
+            finding = (
+                f"{(ranked['sig'] == 'worse').sum()} areas significantly worse and "
+                f"{(ranked['sig'] == 'better').sum()} better than {COMPARATORS[comparator]}."
+            )
+            bars = charts.ranked_bar_chart(
+                ranked.loc[ranked["value"].notna()],
+                indicator=ind,
+                comparator_value=float(england.iloc[0]) if len(england) else float("nan"),
+                comparator_name="England",
+                finding=finding,
+                period=period,
+                source=ui.source_label(),
+            )
+            ev = ui.altair_chart(bars, on_select="rerun", key="bars")
+            picked = ev["selection"].get("pick") if ev else None
+            if picked:
+                ui.go("app_pages/profile.py", area=picked[0]["area_code"])
+            ui.download_chart(bars, f"ranked_{code}_{period}", key="bars_dl")
+if tab_map.open:
+    with tab_map:
+        if ds.boundaries:
+            finding = f"{ind.short_name} by area, {period}, shaded by value; {ind.polarity_words}."
+            chart = charts.choropleth(
+                ds.boundaries["features"],
+                ranked[["area_code", "value", "sig"]],
+                indicator=ind,
+                finding=finding,
+                projection="identity" if ds.synthetic else "mercator",
+                source=ui.source_label(),
+            )
+            ev = ui.altair_chart(chart, on_select="rerun", key="map")
+            picked = ev["selection"].get("pick") if ev else None
+            if picked:
+                code_key = "area_code" if "area_code" in picked[0] else "properties.code"
+                ui.go("app_pages/profile.py", area=picked[0][code_key])
+            if ds.synthetic:
+                st.caption("Demo tile map: one hexagon per fictional CCG, grouped by region.")
+        else:
+            st.info("No boundaries are loaded for this dataset: add a GeoJSON on the Data page.")
+if tab_table.open:
+    with tab_table:
+        table = ranked.loc[ranked["outlier"].isin(["high", "low"])].sort_values("funnel_z")
+        st.caption(
+            f"Areas outside the {limit:g}% funnel limits in {period}, by z-score. "
+            "Select a row to open the area."
+        )
+        sel = st.dataframe(
+            table,
+            hide_index=True,
+            on_select="rerun",
+            selection_mode="single-row",
+            key="outlier_table",
+        )
+        if sel and sel["selection"]["rows"]:
+            ui.go("app_pages/profile.py", area=table.iloc[sel["selection"]["rows"][0]]["area_code"])
+        ui.download_table(ranked, f"{code}_{period}", key="ranked_dl")
+        st.markdown(
+            f"**Persistent outliers**: outside the 99.8% limits in at least {k} of the last "
+            f"{n} periods"
+        )
+        pers = ui.get_view("persistent", indicator=code, k=int(k), n=int(n))
+        if pers.empty:
+            st.write("None.")
+        else:
+            st.dataframe(pers, hide_index=True)
 ui.share_link(
     "explorer",
     ind=code,

@@ -107,7 +107,7 @@ else:
     rug = charts.tartan_rug(
         cells, finding=finding, comparator_name=COMPARATORS[comparator], source=ui.source_label()
     )
-    event = st.altair_chart(rug, on_select="rerun", key="overview_rug")
+    event = ui.altair_chart(rug, on_select="rerun", key="overview_rug")
     chosen = (event or {}).get("selection", {}).get("cell") if event else None
     if chosen:
         ui.go(

@@ -95,7 +95,7 @@ if not spine_rows.empty:
     spine = charts.spine_chart(
         spine_rows, area_name=name, finding=finding, source=ui.source_label()
     )
-    st.altair_chart(spine, key="profile_spine")
+    ui.altair_chart(spine, key="profile_spine")
 show = rows[
     [
         "domain",

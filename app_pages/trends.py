@@ -11,7 +11,7 @@ ui.follow_mergers(ds)
 areas = ds.areas.loc[ds.areas["code"].isin(ui.codes_with_data())]
 names = dict(zip(areas["code"], areas["name"], strict=True))
 codes = sorted(names, key=lambda c: names[c])
-inds = ds.indicators()
+inds = ui.get_view("indicators_view")
 by_code = {i.code: i for i in inds}
 
 with ui.controls():
@@ -69,7 +69,7 @@ else:
         assurance=str(sv["summary"]["assurance_type"].iloc[-1]) if target is not None else None,
         source=ui.source_label(),
     )
-    st.altair_chart(chart, key="spc")
+    ui.altair_chart(chart, key="spc")
     st.caption(
         sv["finding"]
         + (
@@ -85,7 +85,7 @@ else:
 st.subheader(ui.md_text(f"All of {name}'s indicators"))
 sm = ui.get_view("small_multiples", area=area)
 finding = f"Every indicator for {name} over time, coloured by SPC point type."
-st.altair_chart(
+ui.altair_chart(
     charts.small_multiples(sm, area_name=name, finding=finding, source=ui.source_label()),
     key="multiples",
 )
@@ -104,7 +104,7 @@ ui.download_table(changes, "special_cause_latest", key="changes_dl")
 st.subheader(ui.md_text(f"National trend: {ind.short_name}"))
 nat = ui.get_view("national_trend", indicator=code)
 finding = f"England value of {ind.short_name} over time ({ind.polarity_words})."
-st.altair_chart(
+ui.altair_chart(
     charts.national_trend(nat, indicator=ind, finding=finding, source=ui.source_label()),
     key="national",
 )

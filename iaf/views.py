@@ -119,9 +119,14 @@ def _mask(rows: pd.DataFrame, keep: dict[str, object]) -> np.ndarray:
     return mask
 
 
-def _indicator_period(result: Analysis, indicator: str, period: str) -> pd.DataFrame:
+def _indicator_period(
+    result: Analysis, indicator: str, period: str, columns: list[str] | None = None
+) -> pd.DataFrame:
+    """One indicator's rows for one period; ``columns`` (all when None) are picked before the
+    text conversion."""
     rows = _block(result, indicator)
-    return _plain(rows.loc[(rows["period"] == period).to_numpy(dtype=bool, na_value=False)])
+    keep = (rows["period"] == period).to_numpy(dtype=bool, na_value=False)
+    return _plain(rows.loc[keep] if columns is None else rows.loc[keep, columns])
 
 
 def _indicators(ds: Dataset, result: Analysis) -> tuple[catalogue.Indicator, ...]:
@@ -469,6 +474,9 @@ def indicator_periods_view(ds: Dataset, result: Analysis, *, indicator: str) -> 
     return list(v.drop_duplicates().sort_values("period_end")["period"].astype(str))
 
 
+_FUNNEL_COLUMNS = ("area_code", "numerator", "denominator", "suppressed")
+
+
 def funnel_view(
     ds: Dataset,
     result: Analysis,
@@ -485,7 +493,9 @@ def funnel_view(
     practices only, around their own combined value: outliers within a CCG.
     """
     ind = ds.indicator(indicator)
-    rows = _in_parent(ds, _indicator_period(result, indicator, period), parent)
+    rows = _in_parent(
+        ds, _indicator_period(result, indicator, period, list(_FUNNEL_COLUMNS)), parent
+    )
     if ind.value_type not in FUNNEL_TYPE:
         return {"reason": f"a funnel plot needs counts; {ind.code} is a {ind.value_type}"}
     usable = rows.loc[~rows["suppressed"] & rows["numerator"].notna() & (rows["denominator"] > 0)]

@@ -66,6 +66,15 @@ def start(page: str | None = None, **controls: str) -> AppTest:
     return at
 
 
+def open_tab(at: AppTest, label: str) -> AppTest:
+    """Open one of the explorer's tabs, as a click on it does (only the open tab is built)."""
+    assert label in [t.label for t in at.tabs], [t.label for t in at.tabs]
+    at.session_state["explorer_tab"] = label
+    at.run()
+    assert not at.exception, [e.value for e in at.exception]
+    return at
+
+
 def texts(at: AppTest) -> str:
     parts = [m.value for m in at.markdown] + [m.value for m in at.title] + [
         m.value for m in at.header] + [m.value for m in at.subheader] + [
@@ -109,6 +118,7 @@ def test_planted_outlier_appears_in_the_outlier_table():
     planted = PLANTED["outlier_low:123a"]
     at = start("app_pages/explorer.py", ind="123a", iperiod=planted.from_period)
     assert not at.exception, [e.value for e in at.exception]
+    open_tab(at, "Outlier table")
     outlier_tables = [d.value for d in at.dataframe if "funnel_z" in d.value.columns]
     assert outlier_tables, "the outlier table is shown"
     flagged = outlier_tables[0]
@@ -151,8 +161,20 @@ def test_deep_link_sets_every_control():
 def test_explorer_controls_change_the_view():
     at = start("app_pages/explorer.py", ind="129a", iperiod="2019/20 Q1", cmp="region")
     assert any("129a" in h.value for h in at.header)
+    open_tab(at, "Outlier table")
     ranked = next(d.value for d in at.dataframe if "funnel_z" in d.value.columns)
     assert ranked["comparator_value"].notna().all()
+
+
+@pytest.mark.parametrize(
+    ("tab", "mark"), [("Funnel plot", "point"), ("Ranked with CIs", "bar"), ("Map", "geoshape")]
+)
+def test_each_explorer_tab_draws_its_own_chart(tab, mark):
+    at = open_tab(start("app_pages/explorer.py", ind="123a"), tab)
+    specs = [json.loads(c.proto.spec) for c in at.get("vega_lite_chart")]
+    assert len(specs) == 1, f"only the open tab ({tab}) is drawn"
+    assert f'"type": "{mark}"' in json.dumps(specs[0])
+    assert "123a" in json.dumps(specs[0]["title"])
 
 
 def test_trends_shows_planted_shift_as_special_cause():

@@ -83,6 +83,9 @@ def test_explorer_flags_the_same_outliers_as_the_funnel_method(real_dir: Path):
     pts = res.points
     expected = set(pts.loc[pts["outlier"] != "", "group"])
     assert expected, "this real series has outliers at 99.8% even after adjustment"
+    at.session_state["explorer_tab"] = "Outlier table"
+    at.run()
+    assert not at.exception, [e.value for e in at.exception]
     table = next(d.value for d in at.dataframe if "funnel_z" in d.value.columns)
     ons = pd.read_csv(real_dir / "lookups" / "ccg16_codes_names_similar10.csv")
     to_ods = dict(zip(ons["CCG16CD"], ons["CCG16CDH"], strict=True))
@@ -93,6 +96,9 @@ def test_explorer_flags_the_same_outliers_as_the_funnel_method(real_dir: Path):
 def test_map_draws_the_real_2016_boundaries():
     at = start()
     at.switch_page("app_pages/explorer.py").run()
+    at.session_state["explorer_tab"] = "Map"
+    at.run()
+    assert not at.exception, [e.value for e in at.exception]
     specs = [json.loads(c.proto.spec) for c in at.get("vega_lite_chart")]
     maps = [s for s in specs if "geoshape" in json.dumps(s.get("mark", "")) or "layer" in s]
     text = json.dumps(specs)
