@@ -93,6 +93,11 @@ _ARM_JS = """() => {
           (r.type === 'childList' || el instanceof SVGElement)) b.chart = true;
       if (r.type === 'childList' &&
           [...r.addedNodes, ...r.removedNodes].some(inChart)) b.chart = true;
+      // New text in the main area (the app's header, the floor's caption) means the rerun's
+      // output has arrived, even when it was too quick to show "running" and the chart is a
+      // canvas (whose redraw changes no DOM): without this such a change never counted as done.
+      if ((r.type === 'childList' || r.type === 'characterData') && el &&
+          el.closest('[data-testid="stMain"]')) b.ran = true;
     }
     // The first frame after this change has been painted when a task queued from its rAF runs.
     requestAnimationFrame(() => setTimeout(() => {
