@@ -416,8 +416,9 @@ def dsr_dobson(
         sum_std=("stdpop", fsum),
     )
     total = agg["total_count"].to_numpy()
-    value = agg["sum_wt"].to_numpy() / agg["sum_std"].to_numpy() * multiplier
-    vardsr = 1 / agg["sum_std"].to_numpy() ** 2 * agg["sum_sq"].to_numpy()
+    with np.errstate(divide="ignore", invalid="ignore"):  # a group with no standard population
+        value = agg["sum_wt"].to_numpy() / agg["sum_std"].to_numpy() * multiplier
+        vardsr = 1 / agg["sum_std"].to_numpy() ** 2 * agg["sum_sq"].to_numpy()
     suppressed = total < DSR_MIN_COUNT
     out = agg[["total_count", "total_pop"]].copy()
     out["value"] = np.where(suppressed, np.nan, value)

@@ -550,7 +550,9 @@ def _transform(
     num: np.ndarray, den: np.ndarray, tt: np.ndarray, data_type: str, sr_method: str
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Transformed value Y, its standard error s and the unadjusted z-score (transformed_zscore)."""
-    with np.errstate(divide="ignore"):
+    # An expected count of 0 (SHMI rounds 0.004 to 0.00) gives infinite or undefined values,
+    # as in FunnelPlotR: no warning for what is by design.
+    with np.errstate(divide="ignore", invalid="ignore"):
         if data_type == "SR" and sr_method == "SHMI":
             y = np.log(num / den)
             s = 1 / np.sqrt(den)
@@ -648,7 +650,8 @@ def _limit_pair(
     """
     z = _Z[band]
     if data_type == "SR" and sr_method == "SHMI":
-        half = z * np.sqrt(1 / d + tau)
+        with np.errstate(divide="ignore"):  # expected 0: infinitely wide limits
+            half = z * np.sqrt(1 / d + tau)
         return m * np.exp(-half), m * np.exp(half)
     half = z * np.sqrt(var0 + tau)
     if data_type == "SR":
@@ -688,8 +691,9 @@ def _poisson_pair(
     """
     alpha = _ALPHA[band]
     u, inverse = distinct
-    lower = m * (special.chdtri(2 * u, 1 - alpha) / 2) / u
-    upper = m * (special.chdtri(2 * (u + 1), alpha) / 2) / u
+    with np.errstate(divide="ignore", invalid="ignore"):  # expected 0: no finite limits
+        lower = m * (special.chdtri(2 * u, 1 - alpha) / 2) / u
+        upper = m * (special.chdtri(2 * (u + 1), alpha) / 2) / u
     return lower[inverse], upper[inverse]
 
 
@@ -709,7 +713,8 @@ def _all_limits(
 
     ``target`` and ``tau2`` are per funnel, indexed by ``fid``.
     """
-    var0 = (1 / (2 * np.sqrt(d))) ** 2
+    with np.errstate(divide="ignore"):  # a denominator of 0: infinite variance
+        var0 = (1 / (2 * np.sqrt(d))) ** 2
     with np.errstate(divide="ignore", invalid="ignore"):
         if data_type == "PR":
             centre = np.arcsin(np.sqrt(target))[fid]
@@ -771,7 +776,8 @@ def _limits_in_effect(
     """The limits of ``bands`` each unit is judged by: adjusted in a funnel with tau² > 0,
     unadjusted elsewhere; unit for unit what ``_all_limits`` gives of the kind in effect, each
     limit computed once rather than both kinds for every unit (calculate_limits)."""
-    var0 = (1 / (2 * np.sqrt(d))) ** 2
+    with np.errstate(divide="ignore"):  # a denominator of 0: infinite variance
+        var0 = (1 / (2 * np.sqrt(d))) ** 2
     out: dict[str, np.ndarray] = {}
     if data_type != "SR":
         # tau² is 0 (not NaN) where a funnel is unadjusted, and var0 + 0 is var0 exactly
