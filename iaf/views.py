@@ -751,17 +751,7 @@ def _latest_special_cause(res: pd.DataFrame, eligible: np.ndarray) -> pd.DataFra
         n_points=np.bincount(series)[series[picked]],
         is_latest_period=end[picked].view(np.int64) == latest_of[picked],
     )
-    order = out["variation"].map({"concern": 0, "improvement": 1, "neutral": 2})
-    return (
-        out.assign(_order=order)
-        .sort_values(
-            ["_order", "n_consecutive", "indicator", "area_code"],
-            ascending=[True, False, True, True],
-            kind="stable",
-        )
-        .drop(columns="_order")
-        .reset_index(drop=True)
-    )
+    return outlier_stats.in_report_order(out)
 
 
 _SC_TEXT = ("indicator", "area_code", "period", "spc_point_type")

@@ -389,9 +389,15 @@ def latest_special_cause(results: pd.DataFrame, *, include_neutral: bool = False
     ).loc[last & variation.notna().to_numpy()]
     if "value" not in results:
         out = out.drop(columns="value")
-    order = out["variation"].map({"concern": 0, "improvement": 1, "neutral": 2})
+    return in_report_order(out)
+
+
+def in_report_order(changes: pd.DataFrame) -> pd.DataFrame:
+    """Special-cause rows as the report lists them: concern, then improvement, then neutral;
+    longest runs first within each; then by indicator and area."""
+    order = changes["variation"].map({"concern": 0, "improvement": 1, "neutral": 2})
     return (
-        out.assign(_order=order)
+        changes.assign(_order=order)
         .sort_values(
             ["_order", "n_consecutive", "indicator", "area_code"],
             ascending=[True, False, True, True],
