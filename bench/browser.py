@@ -22,29 +22,15 @@ are not counted either.
 from __future__ import annotations
 
 import contextlib
-import os
-import socket
-import subprocess
-import sys
 import tempfile
 import time
-import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 from bench.measure import REPO, peak_bytes
+from tests.browser.server import CHROMIUM, CHROMIUM_ARGS, run_streamlit
 
-CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-    "--disable-quic",
-]
 VIEWPORT = {"width": 1600, "height": 1000}
 QUIET_MS = 300
 CHANGE_TIMEOUT_MS = 300_000
@@ -121,52 +107,18 @@ _DONE_JS = """(quiet) => {
 }"""
 
 
-def _free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def _healthy(url: str) -> bool:
-    try:
-        with urllib.request.urlopen(f"{url}/_stcore/health", timeout=2) as response:
-            return response.status == 200
-    except OSError:
-        return False
-
-
 @contextlib.contextmanager
 def server(script: str, workdir: Path, env: dict[str, str]) -> Iterator[tuple[str, Any, float]]:
     """``streamlit run script``; yield (url, process, launch time on the perf_counter clock)."""
-    port = _free_port()
-    url = f"http://127.0.0.1:{port}"
-    full_env = {k: v for k, v in os.environ.items() if k != "IAF_DATA"}
-    full_env.update({"IAF_STORE": str(workdir / "store"), **env})
-    command = [
-        sys.executable, "-m", "streamlit", "run", script,
-        "--server.headless", "true",
-        "--server.port", str(port),
-        "--browser.gatherUsageStats", "false",
-        "--server.fileWatcherType", "none",
-    ]  # fmt: skip
-    log = (workdir / "streamlit.log").open("wb")
-    launched = time.perf_counter()
-    proc = subprocess.Popen(command, cwd=REPO, env=full_env, stdout=log, stderr=subprocess.STDOUT)
-    try:
-        deadline = time.monotonic() + 120
-        while not _healthy(url):
-            if proc.poll() is not None or time.monotonic() > deadline:
-                raise RuntimeError(f"streamlit did not start; see {workdir / 'streamlit.log'}")
-            time.sleep(0.05)
-        yield url, proc, launched
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait(timeout=30)
-        log.close()
+    with run_streamlit(
+        store=workdir / "store",
+        log_path=workdir / "streamlit.log",
+        script=script,
+        env=env,
+        startup_s=120,
+        poll_s=0.05,
+    ) as served:
+        yield served
 
 
 def _choose(page, typed: str) -> tuple[float, bool]:

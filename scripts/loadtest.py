@@ -66,7 +66,7 @@ from playwright.async_api import TimeoutError as PlaywrightTimeout  # noqa: E402
 from streamlit.proto.BackMsg_pb2 import BackMsg  # noqa: E402
 from streamlit.proto.ForwardMsg_pb2 import ForwardMsg  # noqa: E402
 
-from tests.browser.conftest import CHROMIUM, CHROMIUM_ARGS, _free_port, _healthy  # noqa: E402
+from tests.browser.server import CHROMIUM, CHROMIUM_ARGS, run_streamlit  # noqa: E402
 
 OUT = REPO / "artifacts" / "loadtest"
 REPORT = REPO / "docs" / "LOADTEST.md"
@@ -615,37 +615,11 @@ class Sampler:
 @contextlib.contextmanager
 def server(root: Path, workdir: Path):
     """``streamlit run app.py`` in ``root`` on a free port; yields (url, process, log path)."""
-    port = _free_port()
-    url = f"http://127.0.0.1:{port}"
-    env = {k: v for k, v in os.environ.items() if k != "IAF_DATA"}
-    env["IAF_STORE"] = str(workdir / "store")
-    OUT.mkdir(parents=True, exist_ok=True)
     log_path = OUT / "streamlit.log"
-    command = [
-        sys.executable, "-m", "streamlit", "run", "app.py",
-        "--server.port", str(port),
-        "--server.headless", "true",
-        "--browser.gatherUsageStats", "false",
-        "--server.fileWatcherType", "none",  # others edit the app while this runs
-    ]  # fmt: skip
-    with log_path.open("wb") as log:
-        proc = subprocess.Popen(command, cwd=root, env=env, stdout=log, stderr=subprocess.STDOUT)
-        try:
-            deadline = time.monotonic() + STARTUP_S
-            while not _healthy(url):
-                if proc.poll() is not None:
-                    raise RuntimeError(f"streamlit exited with {proc.returncode}; see {log_path}")
-                if time.monotonic() > deadline:
-                    raise RuntimeError(f"streamlit not healthy after {STARTUP_S} s; see {log_path}")
-                time.sleep(0.5)
-            yield url, proc, log_path
-        finally:
-            proc.terminate()
-            try:
-                proc.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait(timeout=15)
+    with run_streamlit(
+        store=workdir / "store", log_path=log_path, cwd=root, startup_s=STARTUP_S
+    ) as (url, proc, _):
+        yield url, proc, log_path
 
 
 def server_errors(log_path: Path) -> list[str]:

@@ -9,13 +9,8 @@ fresh browser context (a new Streamlit session) and its key screen is saved unde
 from __future__ import annotations
 
 import contextlib
-import os
 import re
-import socket
-import subprocess
 import sys
-import time
-import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -23,73 +18,22 @@ import pytest
 from playwright.sync_api import Page, sync_playwright
 from playwright.sync_api import TimeoutError as PlaywrightTimeout
 
+from tests.browser.server import CHROMIUM, CHROMIUM_ARGS, run_streamlit
+
 REPO = Path(__file__).resolve().parents[2]
 SHOTS = REPO / "artifacts" / "screenshots"
-CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-    "--disable-quic",
-]
 STARTUP_S = 60
 FIRST_RUN_MS = 180_000  # the first page load generates and analyses the demo data
 RUN_MS = 120_000
 _SHOT_PAGES: set[int] = set()
 
 
-def _free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def _healthy(url: str) -> bool:
-    try:
-        with urllib.request.urlopen(f"{url}/_stcore/health", timeout=2) as response:
-            return response.status == 200 and response.read().strip() == b"ok"
-    except OSError:
-        return False
-
-
 @contextlib.contextmanager
 def streamlit_server(workdir: Path) -> Iterator[str]:
     """Run ``streamlit run app.py`` on a free port with its store in ``workdir``; yield its URL."""
-    port = _free_port()
-    url = f"http://127.0.0.1:{port}"
-    env = {k: v for k, v in os.environ.items() if k != "IAF_DATA"}
-    env["IAF_STORE"] = str(workdir / "store")
     log_path = workdir / "streamlit.log"
-    # Other people edit the app while tests run: with the file watcher off, a saved file cannot
-    # reload pages half-way through a test.
-    command = [
-        sys.executable, "-m", "streamlit", "run", "app.py",
-        "--server.headless", "true",
-        "--server.port", str(port),
-        "--browser.gatherUsageStats", "false",
-        "--server.fileWatcherType", "none",
-    ]  # fmt: skip
-    with log_path.open("wb") as log:
-        proc = subprocess.Popen(command, cwd=REPO, env=env, stdout=log, stderr=subprocess.STDOUT)
-        try:
-            deadline = time.monotonic() + STARTUP_S
-            while not _healthy(url):
-                if proc.poll() is not None:
-                    raise RuntimeError(f"streamlit exited with {proc.returncode}; see {log_path}")
-                if time.monotonic() > deadline:
-                    raise RuntimeError(f"streamlit not healthy after {STARTUP_S} s; see {log_path}")
-                time.sleep(0.5)
-            yield url
-        finally:
-            proc.terminate()
-            try:
-                proc.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait(timeout=15)
+    with run_streamlit(store=workdir / "store", log_path=log_path, startup_s=STARTUP_S) as run:
+        yield run[0]
     text = log_path.read_text(errors="replace")
     if "Traceback" in text:
         # The app logs unexpected errors with an id; show them beside the test output.
