@@ -8,6 +8,9 @@ and packs read the same frames, so every face of the tool says the same thing.
 
 from __future__ import annotations
 
+import os
+from collections.abc import Callable
+from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 from itertools import pairwise
 from typing import Any
@@ -946,8 +949,55 @@ def _comparators(
     return out, per_row
 
 
+def _workers() -> int:
+    """Threads for the analysis's independent stages: the cores this process may use, at most
+    two (the stages release the GIL in numpy and pandas, and two lanes keep the peak memory of
+    stages running side by side within bounds)."""
+    try:
+        cores = len(os.sched_getaffinity(0))
+    except AttributeError:  # not on Linux
+        cores = os.cpu_count() or 1
+    return max(1, min(2, cores))
+
+
+def _run_stages(
+    stages: dict[str, tuple[Callable[..., Any], tuple[str, ...]]], workers: int
+) -> dict[str, Any]:
+    """Run ``stages`` (name → (function, names of the stages whose results it takes, in the
+    order it takes them)) on ``workers`` threads; each stage starts once its inputs are done,
+    in the order the dict lists them among those ready. Returns each stage's result.
+
+    An exception in a stage is raised here, after the stages already running have finished.
+    """
+    done: dict[str, Any] = {}
+    if workers <= 1:
+        for name, (fn, needs) in stages.items():  # listed in an order that respects needs
+            done[name] = fn(*(done[n] for n in needs))
+        return done
+    waiting = dict(stages)
+    running: dict[Future, str] = {}
+    with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="analyse") as pool:
+        while waiting or running:
+            for name, (fn, needs) in list(waiting.items()):
+                if len(running) < workers and all(n in done for n in needs):
+                    del waiting[name]
+                    running[pool.submit(fn, *(done[n] for n in needs))] = name
+            if not running:
+                raise ValueError(f"stages wait for results nobody makes: {sorted(waiting)}")
+            finished, _ = wait(running, return_when=FIRST_COMPLETED)
+            for future in finished:
+                name = running.pop(future)
+                done[name] = future.result()  # raises the stage's exception, if any
+    return done
+
+
 def analyse(dataset: Dataset, options: Options | None = None) -> Analysis:
-    """Every statistic for every indicator × area × period of ``dataset``."""
+    """Every statistic for every indicator × area × period of ``dataset``.
+
+    The stages that do not need each other's results (CIs, comparators, funnels, SPC,
+    quintiles, trends) run side by side on the machine's cores (``_run_stages``); each writes
+    only its own arrays, so the results are the same as one after another.
+    """
     options = options or Options()
     meta = _indicator_table(dataset)
     values, k = _sorted_values(dataset.values)
@@ -966,88 +1016,128 @@ def analyse(dataset: Dataset, options: Options | None = None) -> Analysis:
     num = values["numerator"].to_numpy(dtype=float)
     den = values["denominator"].to_numpy(dtype=float)
     value = values["value"].to_numpy(dtype=float)
-    limit_cols = ("lower_95", "upper_95", "lower_998", "upper_998")
-    limits, ci_method = _cis(
-        num, den, vtype, mult, {c: values[c].to_numpy(dtype=float) for c in limit_cols}
-    )
     live = ~values["suppressed"].to_numpy(dtype=bool)
-
+    period_end = values["period_end"].to_numpy()
+    limit_cols = ("lower_95", "upper_95", "lower_998", "upper_998")
     areas = dataset.areas
     groups = {kind: _area_attrs(areas, k, kind) for kind in ("region", "stp")}
-    comparators, cmp_value = _comparators(
-        k, live, num, den, value, vtype_i, mult_i, groups, vtype_names
-    )
-    cmp_value["peers"] = _peer_values(areas, k, live, num, den, value, vtype_i, mult_i)
-
     prefixes = {"england": "", "region": "region_", "stp": "stp_", "peers": "peers_"}
-    sig = {
-        f"{prefixes[kind]}sig_{level}": codes
-        for (level, kind), codes in _significance_codes(
+    sig_labels = list(SIG_LABELS)
+
+    def cis() -> tuple[dict[str, np.ndarray], np.ndarray]:
+        supplied = {c: values[c].to_numpy(dtype=float) for c in limit_cols}
+        return _cis(num, den, vtype, mult, supplied)
+
+    def comparators() -> tuple[pd.DataFrame, dict[str, np.ndarray]]:
+        frame, cmp_value = _comparators(
+            k, live, num, den, value, vtype_i, mult_i, groups, vtype_names
+        )
+        cmp_value["peers"] = _peer_values(areas, k, live, num, den, value, vtype_i, mult_i)
+        return frame, cmp_value
+
+    def significance(cis_out, comparators_out) -> dict[str, pd.Categorical]:
+        limits, cmp_value = cis_out[0], comparators_out[1]
+        codes = _significance_codes(
             {level: (limits[f"lower_{level}"], limits[f"upper_{level}"]) for level in CONFIDENCE},
             {kind: cmp_value[kind] for kind in prefixes},
             polarity,
-        ).items()
-    }
-    lower_first = polarity == POLARITIES.index("lower_is_better")
-    ind_bounds = np.searchsorted(k.ind, np.arange(len(k.ind_labels) + 1))
-    quintile = _quintiles(
-        value,
-        k.ip,
-        lower_first,
-        _indicator_slices(ind_bounds, np.diff(ind_bounds), _QUINTILE_SLICE_ROWS),
-    )
-    funnel_z, outlier, fsummary = _funnels(k, num, den, vtype, live, options)
-    concern = _concern(outlier, polarity)
-    period_end = values["period_end"].to_numpy()
-    spc_mean, spc_lpl, spc_upl, spc_type = _spc(k, period_end, value, polarity, options)
+        )
+        return {
+            f"{prefixes[kind]}sig_{level}": _categorical(c, sig_labels)
+            for (level, kind), c in codes.items()
+        }
 
-    columns: dict[str, Any] = {}
-    for col in values.columns:
-        columns[col] = values[col]
-    columns["area_code"] = _categorical(k.area, k.area_labels)
-    columns["indicator"] = _categorical(k.ind, k.ind_labels)
-    columns["period"] = _categorical(k.period, k.period_labels)
-    columns.update(limits)
-    sig_labels = list(SIG_LABELS)
+    def base_columns(cis_out) -> dict[str, Any]:
+        limits, ci_method = cis_out
+        columns: dict[str, Any] = {}
+        for col in values.columns:
+            columns[col] = values[col]
+        columns["area_code"] = _categorical(k.area, k.area_labels)
+        columns["indicator"] = _categorical(k.ind, k.ind_labels)
+        columns["period"] = _categorical(k.period, k.period_labels)
+        columns.update(limits)
+        columns |= {
+            "value_type": _labelled(vtype_names)[k.ind],
+            "polarity": pd.Categorical.from_codes(
+                np.where(polarity >= 0, polarity, -1),
+                categories=pd.Index(list(POLARITIES), dtype="str"),
+            ),
+            "multiplier": mult,
+            "ci_method": _categorical(ci_method, CI_METHODS),
+        }
+        return columns
+
+    def trends(columns) -> pd.DataFrame:
+        return _trends(pd.DataFrame(columns, copy=False), k)
+
+    def quintiles() -> pd.arrays.IntegerArray:
+        lower_first = polarity == POLARITIES.index("lower_is_better")
+        ind_bounds = np.searchsorted(k.ind, np.arange(len(k.ind_labels) + 1))
+        return _quintiles(
+            value,
+            k.ip,
+            lower_first,
+            _indicator_slices(ind_bounds, np.diff(ind_bounds), _QUINTILE_SLICE_ROWS),
+        )
+
+    # listed in the order to start them when a thread is free: longest chains first
+    done = _run_stages(
+        {
+            "cis": (cis, ()),
+            "comparators": (comparators, ()),
+            "base_columns": (base_columns, ("cis",)),
+            "trends": (trends, ("base_columns",)),
+            "spc": (lambda: _spc(k, period_end, value, polarity, options), ()),
+            "funnels": (lambda: _funnels(k, num, den, vtype, live, options), ()),
+            "significance": (significance, ("cis", "comparators")),
+            "quintiles": (quintiles, ()),
+            "periods": (lambda: _period_table(dataset.values), ()),
+        },
+        _workers(),
+    )
+    sig = done["significance"]
+    cmp_value = done["comparators"][1]
+    funnel_z, outlier, fsummary = done["funnels"]
+    spc_mean, spc_lpl, spc_upl, spc_type = done["spc"]
+    columns = done["base_columns"]
     columns |= {
-        "value_type": _labelled(vtype_names)[k.ind],
-        "polarity": pd.Categorical.from_codes(
-            np.where(polarity >= 0, polarity, -1),
-            categories=pd.Index(list(POLARITIES), dtype="str"),
-        ),
-        "multiplier": mult,
-        "ci_method": _categorical(ci_method, CI_METHODS),
         "region": _categorical(*groups["region"]),
         "stp": _categorical(*groups["stp"]),
         "england": cmp_value["england"],
-        "sig_95": _categorical(sig["sig_95"], sig_labels),
-        "sig_998": _categorical(sig["sig_998"], sig_labels),
+        "sig_95": sig["sig_95"],
+        "sig_998": sig["sig_998"],
     }
     for prefix, kind in (("region_", "region"), ("stp_", "stp"), ("peers_", "peers")):
         columns[f"{kind}_value"] = cmp_value[kind]
-        columns[f"{prefix}sig_95"] = _categorical(sig[f"{prefix}sig_95"], sig_labels)
-        columns[f"{prefix}sig_998"] = _categorical(sig[f"{prefix}sig_998"], sig_labels)
+        columns[f"{prefix}sig_95"] = sig[f"{prefix}sig_95"]
+        columns[f"{prefix}sig_998"] = sig[f"{prefix}sig_998"]
     spc_labels = ["", *spc.POINT_TYPES]
     columns |= {
-        "quintile": quintile,
+        "quintile": done["quintiles"],
         "funnel_z": funnel_z,
         "funnel_outlier": _categorical(outlier, OUTLIER_LABELS),
-        "funnel_concern": _categorical(concern, CONCERN_LABELS),
+        "funnel_concern": _categorical(_concern(outlier, polarity), CONCERN_LABELS),
         "spc_mean": spc_mean,
         "spc_lpl": spc_lpl,
         "spc_upl": spc_upl,
         "spc_point_type": _categorical(spc_type + 1, spc_labels),
     }
     results = pd.DataFrame(columns, copy=False)
-    trends = _trends(results, k)
     bounds = np.searchsorted(k.ind, np.arange(len(k.ind_labels) + 1))
     indicator_rows = {
         str(label): (int(bounds[i]), int(bounds[i + 1]))
         for i, label in enumerate(k.ind_labels)
         if bounds[i + 1] > bounds[i]
     }
-    periods = _period_table(dataset.values)
-    return Analysis(results, comparators, fsummary, trends, options, indicator_rows, periods)
+    return Analysis(
+        results,
+        done["comparators"][0],
+        fsummary,
+        done["trends"],
+        options,
+        indicator_rows,
+        done["periods"],
+    )
 
 
 def _period_table(values: pd.DataFrame) -> pd.DataFrame:
