@@ -801,7 +801,8 @@ def _area_attrs(areas: pd.DataFrame, k: _Keys, kind: str) -> tuple[np.ndarray, n
     lookup = pd.Series(attrs[kind].to_numpy(), index=attrs["code"].astype(str).to_numpy())
     per_area = lookup.reindex(pd.Index(k.area_labels, dtype="str")).fillna("").astype(str)
     codes, labels = _ranked(pd.Series(per_area.to_numpy(), dtype="str"))
-    return codes[k.area], labels
+    # the smallest integers that hold the codes: a region per row takes 1 byte, not 4
+    return codes.astype(np.min_scalar_type(len(labels)))[k.area], labels
 
 
 def _peer_pairs(areas: pd.DataFrame) -> pd.DataFrame:
