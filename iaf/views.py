@@ -675,7 +675,9 @@ def spc_view(
 
 
 def small_multiples(ds: Dataset, result: Analysis, *, area: str) -> pd.DataFrame:
-    rows = _area_rows(result, area)
+    positions = _area_positions(result, area)
+    rows = _plain(result.results.iloc[positions])
+    limits = result.spc_limits_at(positions).set_axis(rows.index)
     cat = catalogue.catalogue_frame().set_index("code")
     return pd.DataFrame(
         {
@@ -684,9 +686,9 @@ def small_multiples(ds: Dataset, result: Analysis, *, area: str) -> pd.DataFrame
             "period": rows["period"],
             "period_end": rows["period_end"],
             "value": rows["value"],
-            "mean": rows["spc_mean"],
-            "lpl": rows["spc_lpl"],
-            "upl": rows["spc_upl"],
+            "mean": limits["mean"],
+            "lpl": limits["lpl"],
+            "upl": limits["upl"],
             "point_type": rows["spc_point_type"],
         }
     )

@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import threading
 
+import numpy as np
 import pandas as pd
 import pytest
 
 from iaf import analysis, demo
+from iaf.stats import spc
 
 
 @pytest.fixture(scope="module")
@@ -22,6 +24,7 @@ def _frames(a: analysis.Analysis) -> dict[str, pd.DataFrame]:
         "funnels": a.funnels,
         "trends": a.trends,
         "periods": a.periods,
+        "spc_limits": a.spc_limits,
     }
 
 
@@ -71,3 +74,42 @@ def test_a_failing_stage_raises_its_own_error(workers: int) -> None:
 def test_a_stage_waiting_for_a_missing_input_is_named() -> None:
     with pytest.raises(ValueError, match="nobody makes: \\['orphan'\\]"):
         analysis._run_stages({"orphan": (lambda x: x, ("missing",))}, 2)
+
+
+def test_spc_limits_per_series_are_each_series_xmr(ds) -> None:
+    """The limits kept once per series are, row by row, what xmr gives that series alone."""
+    a = analysis.analyse(ds)
+    res = a.results
+    for indicator in ("101a", "103a", "123a"):
+        block = a.rows_of(indicator)
+        area = str(block["area_code"].iloc[len(block) // 2])
+        start = a.indicator_rows[indicator][0]
+        positions = start + np.flatnonzero((block["area_code"] == area).to_numpy())
+        rows = res.iloc[positions]
+        polarity = str(rows["polarity"].iloc[0])
+        pts = spc.xmr(
+            pd.DataFrame({"series": area, "period": rows["period_end"], "value": rows["value"]}),
+            improvement=analysis.IMPROVEMENT.get(polarity, "neutral"),
+        )
+        limits = a.spc_limits_at(positions)
+        for name in analysis.SPC_LIMITS:
+            np.testing.assert_array_equal(limits[name].to_numpy(), pts[name].to_numpy())
+
+
+def test_spc_limits_stay_per_row_when_a_series_has_two_sets() -> None:
+    k = analysis._Keys(
+        ind=np.array([0, 0, 0, 1, 1], dtype=np.int32),
+        ind_labels=np.array(["a", "b"], dtype=object),
+        area=np.array([0, 0, 0, 0, 0], dtype=np.int32),
+        area_labels=np.array(["X"], dtype=object),
+        period=np.array([0, 1, 2, 0, 1], dtype=np.int32),
+        period_labels=np.array(["p1", "p2", "p3"], dtype=object),
+    )
+    same = np.array([1.0, 1.0, 1.0, np.nan, np.nan])
+    frame, starts = analysis._per_series(k, (same, same, same))
+    assert starts.tolist() == [0, 3]
+    assert frame["mean"].tolist()[0] == 1.0 and np.isnan(frame["mean"].iloc[1])
+    rebased = np.array([1.0, 1.0, 2.0, 5.0, 5.0])
+    frame, starts = analysis._per_series(k, (same, rebased, same))
+    assert starts.tolist() == [0, 1, 2, 3, 4]
+    assert frame["lpl"].tolist() == rebased.tolist()
