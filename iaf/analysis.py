@@ -537,46 +537,46 @@ def _spc(
     """XmR point types for every area × indicator series, one pass per polarity direction.
 
     Rows are sorted by indicator, area and period end, so each series is a run of rows: when
-    every run's periods strictly rise and every value is finite or missing (what ``xmr``
-    checks), the runs go straight to xmr's computation; otherwise through ``xmr`` itself, which
-    says what is wrong or sorts the rows.
+    every run's periods strictly rise, every value is finite or missing (what ``xmr`` checks)
+    and each series has one polarity, the runs go straight to xmr's computation, block by
+    block of rows; otherwise each direction's rows go through ``xmr`` itself, which says what
+    is wrong or sorts the rows.
     """
     mean, lpl, upl = (np.full(k.n, np.nan) for _ in range(3))
     ptype = np.full(k.n, -1, dtype=np.int8)
     series = k.series
+    new_run = np.ones(k.n, dtype=bool)
+    new_run[1:] = series[1:] != series[:-1]
+    runs_ok = (
+        period_end.dtype.kind == "M"
+        and not np.isnat(period_end).any()
+        and not np.isinf(value).any()
+        and bool((new_run[1:] | (period_end[1:] > period_end[:-1])).all())
+        and bool((new_run[1:] | (polarity[1:] == polarity[:-1])).all())
+    )
+    if runs_ok:
+        # a direction's rows are then whole runs, charted alone: each block of one polarity
+        # goes in slices of whole runs, read and written in place (no gather of the direction's
+        # rows), and the rule arrays (a dozen per point) take a slice's memory
+        for lo, hi in _spc_slices(new_run, polarity):
+            starts = np.flatnonzero(new_run[lo:hi])
+            cols = spc._xmr_runs(
+                value[lo:hi],
+                starts,
+                np.diff(np.r_[starts, hi - lo]),
+                IMPROVEMENT.get(POLARITIES[polarity[lo]], "neutral"),
+                fix_after_n_points=None,
+                screen_outliers=options.spc_screen_outliers,
+                rules=options.spc_rules,
+            )
+            mean[lo:hi], lpl[lo:hi], upl[lo:hi] = cols["mean"], cols["lpl"], cols["upl"]
+            ptype[lo:hi] = cols["point_code"]
+        return mean, lpl, upl, ptype
     present = np.bincount(polarity[polarity >= 0], minlength=len(POLARITIES))
     for code in np.flatnonzero(present):  # np.unique would hash 7M codes for three values
         rows = np.flatnonzero(polarity == code)
         improvement = IMPROVEMENT.get(POLARITIES[code], "neutral")
         s, end, y = series[rows], period_end[rows], value[rows]
-        new_run = np.r_[True, s[1:] != s[:-1]]
-        runs_ok = (
-            end.dtype.kind == "M"
-            and not np.isnat(end).any()
-            and not np.isinf(y).any()
-            and bool((new_run[1:] | (end[1:] > end[:-1])).all())
-        )
-        if runs_ok:
-            starts = np.flatnonzero(new_run)
-            # series are charted alone, so they go in slices of whole runs: the rule arrays
-            # (a dozen per point) then take a slice's memory, not the whole direction's
-            at_or_after = np.searchsorted(starts, np.arange(0, len(rows), _SPC_SLICE_ROWS))
-            cuts = starts[np.minimum(at_or_after, len(starts) - 1)]
-            for lo, hi in pairwise(np.unique(np.r_[cuts, len(rows)])):
-                run_starts = starts[(starts >= lo) & (starts < hi)] - lo
-                cols = spc._xmr_runs(
-                    y[lo:hi],
-                    run_starts,
-                    np.diff(np.r_[run_starts, hi - lo]),
-                    improvement,
-                    fix_after_n_points=None,
-                    screen_outliers=options.spc_screen_outliers,
-                    rules=options.spc_rules,
-                )
-                at = rows[lo:hi]
-                mean[at], lpl[at], upl[at] = cols["mean"], cols["lpl"], cols["upl"]
-                ptype[at] = cols["point_code"]
-            continue
         pts = spc.xmr(
             pd.DataFrame({"series": s, "period": end, "value": y}),
             improvement=improvement,
@@ -593,6 +593,23 @@ def _spc(
         upl[rows] = pts["upl"].to_numpy()
         ptype[rows] = pts["point_type"].cat.codes.to_numpy()
     return mean, lpl, upl, ptype
+
+
+def _spc_slices(new_run: np.ndarray, polarity: np.ndarray) -> list[tuple[int, int]]:
+    """(start, stop) row slices of one polarity direction each, cut at run starts into at most
+    _SPC_SLICE_ROWS rows (or one run) apiece; rows without a polarity are left out."""
+    n = len(new_run)
+    bounds = np.r_[0, np.flatnonzero(polarity[1:] != polarity[:-1]) + 1, n]
+    starts = np.flatnonzero(new_run)
+    slices: list[tuple[int, int]] = []
+    for lo, hi in pairwise(bounds):
+        if polarity[lo] < 0:
+            continue
+        inside = starts[(starts >= lo) & (starts < hi)]
+        at_or_after = np.searchsorted(inside, np.arange(lo, hi, _SPC_SLICE_ROWS))
+        cuts = inside[np.minimum(at_or_after, len(inside) - 1)]
+        slices += [(int(a), int(b)) for a, b in pairwise(np.unique(np.r_[cuts, hi]))]
+    return slices
 
 
 RECENT_TREND_TYPES = ("proportion", "rate", "ratio")
