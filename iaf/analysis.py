@@ -621,7 +621,8 @@ _TREND_BLOCK_ROWS = 1_000_000
 def _recent_trend_blocks(results: pd.DataFrame, k: _Keys) -> list[tuple[int, int]]:
     """(start, stop) row slices covering the indicators that have a recent trend, each a run of
     whole indicator blocks of at most _TREND_BLOCK_ROWS rows (or one indicator's block)."""
-    bounds = np.searchsorted(k.ind, np.arange(len(k.ind_labels) + 1))
+    # needles of the codes' own type: other needles would cast every code first
+    bounds = np.r_[np.searchsorted(k.ind, np.arange(len(k.ind_labels), dtype=k.ind.dtype)), k.n]
     vtype = results["value_type"].array
     blocks: list[tuple[int, int]] = []
     for start, stop in pairwise(bounds):
@@ -642,25 +643,12 @@ def _trends(results: pd.DataFrame, k: _Keys) -> pd.DataFrame:
     (the trend functions' fast route); the frame returned is sorted by area then indicator.
     """
     keys = ["indicator", "area_code"]
-    frame = results.loc[
-        :,
-        [
-            *keys,
-            "period_end",
-            "numerator",
-            "denominator",
-            "value",
-            "value_type",
-            "polarity",
-            "lower_95",
-            "upper_95",
-            "suppressed",
-        ],
-    ]
-    recent = pd.concat(
-        [
-            trend.fingertips_recent_trend(
-                frame.iloc[start:stop],
+    parts = []
+    for start, stop in _recent_trend_blocks(results, k):
+        part = _recent_trend_block(results, k, start, stop)
+        if part is None:  # anything unusual: the public function checks (and says) it all
+            part = trend.fingertips_recent_trend(
+                results.iloc[start:stop],
                 series=keys,
                 order="period_end",
                 numerator="numerator",
@@ -672,10 +660,8 @@ def _trends(results: pd.DataFrame, k: _Keys) -> pd.DataFrame:
                 upper_ci="upper_95",
                 suppressed="suppressed",
             )
-            for start, stop in _recent_trend_blocks(results, k)
-        ],
-        ignore_index=True,
-    )
+        parts.append(part)
+    recent = pd.concat(parts, ignore_index=True)
     # one row per series with a value: the first such row of each run
     rows = np.flatnonzero(results["value"].notna().to_numpy())
     ind = results["indicator"].cat.codes.to_numpy()[rows]
@@ -710,6 +696,66 @@ def _trends(results: pd.DataFrame, k: _Keys) -> pd.DataFrame:
             col_values = col_values.where(hit)
         out[col] = col_values.to_numpy() if col_values.dtype.kind in "fb" else col_values.array
     return out
+
+
+def _recent_trend_block(
+    results: pd.DataFrame, k: _Keys, start: int, stop: int
+) -> pd.DataFrame | None:
+    """The recent trend of rows start:stop as fingertips_recent_trend gives it, from the sorted
+    rows' arrays when each series' period ends strictly rise and it has one known value type and
+    polarity (then keys, times and settings need no factorizing or checking); None otherwise,
+    or when a value fails its checks, for the function to handle."""
+    n = stop - start
+    keys = ("indicator", "area_code")
+    new_series = np.ones(n, dtype=bool)
+    series = k.trend_key(k.ind[start:stop], k.area[start:stop])
+    new_series[1:] = series[1:] != series[:-1]
+    heads = np.flatnonzero(new_series)
+    end = results["period_end"].to_numpy()[start:stop]
+    settings = {
+        name: (results[name].cat.codes.to_numpy()[start:stop], labels)
+        for name, labels in (("value_type", trend.VALUE_TYPES), ("polarity", trend.POLARITIES))
+        if isinstance(results[name].dtype, pd.CategoricalDtype)
+    }
+    columns = ["numerator", "denominator", "value", "lower_95", "upper_95"]
+    if (
+        n == 0
+        or len(settings) < 2
+        or not all(isinstance(results[key].dtype, pd.CategoricalDtype) for key in keys)
+        or any(results[c].dtype != np.float64 for c in columns)
+        or results["suppressed"].dtype != bool
+        or end.dtype.kind != "M"
+        or np.isnat(end).any()
+        or any((results[key].cat.codes.to_numpy()[start:stop] < 0).any() for key in keys)
+        or not (new_series[1:] | (end[1:] > end[:-1])).all()
+    ):
+        return None
+    codes = {}
+    for name, (row_codes, allowed) in settings.items():
+        lookup = np.array(
+            [allowed.index(c) if c in allowed else -1 for c in results[name].cat.categories]
+        )
+        if (row_codes < 0).any() or not (new_series[1:] | (row_codes[1:] == row_codes[:-1])).all():
+            return None
+        codes[name] = lookup[row_codes[heads]]
+        if (codes[name] < 0).any():
+            return None
+    cols = trend._recent_trend_runs(
+        *(results[c].to_numpy()[start:stop] for c in columns),
+        results["suppressed"].to_numpy()[start:stop],
+        codes["value_type"] == trend.VALUE_TYPES.index("proportion"),
+        codes["polarity"],
+        heads,
+    )
+    if cols is None:
+        return None
+    index = {
+        key: pd.Categorical.from_codes(
+            results[key].cat.codes.to_numpy()[start:stop][heads], dtype=results[key].dtype
+        )
+        for key in keys
+    }
+    return pd.DataFrame({**index, **cols})
 
 
 def _trend_inputs(results: pd.DataFrame) -> pd.DataFrame:
