@@ -662,39 +662,46 @@ def _trends(results: pd.DataFrame, k: _Keys) -> pd.DataFrame:
             )
         parts.append(part)
     recent = pd.concat(parts, ignore_index=True)
-    # one row per series with a value: the first such row of each run
-    rows = np.flatnonzero(results["value"].notna().to_numpy())
-    ind = results["indicator"].cat.codes.to_numpy()[rows]
-    area = results["area_code"].cat.codes.to_numpy()[rows]
-    first = rows[np.r_[True, (ind[1:] != ind[:-1]) | (area[1:] != area[:-1])][: len(rows)]]
-    out = pd.DataFrame(
-        {
-            "area_code": results["area_code"].array.take(first),
-            "indicator": results["indicator"].array.take(first),
-        }
+    # one row per series with a value: the rows are runs of series, so it is each run with a
+    # value, named by its first row
+    heads = np.flatnonzero(
+        np.r_[True, (k.ind[1:] != k.ind[:-1]) | (k.area[1:] != k.area[:-1])][: k.n]
     )
-    by_area = np.lexsort(
-        (out["indicator"].cat.codes.to_numpy(), out["area_code"].cat.codes.to_numpy())
-    )
-    out = out.take(by_area).reset_index(drop=True)
+    has_value = results["value"].notna().to_numpy()
+    heads = heads[np.logical_or.reduceat(has_value, heads)] if len(heads) else heads
+    # recent's series are in the same (indicator, area) order: match them before the area sort
     rec_key = k.trend_key(
         recent["indicator"].cat.codes.to_numpy(), recent["area_code"].cat.codes.to_numpy()
     )
-    out_key = k.trend_key(
-        out["indicator"].cat.codes.to_numpy(), out["area_code"].cat.codes.to_numpy()
+    head_key = k.trend_key(k.ind[heads], k.area[heads])
+    by_area = np.lexsort((k.ind[heads], k.area[heads]))
+    heads, head_key = heads[by_area], head_key[by_area]
+    out = pd.DataFrame(
+        {
+            "area_code": results["area_code"].array.take(heads),
+            "indicator": results["indicator"].array.take(heads),
+        }
     )
-    pos = np.minimum(np.searchsorted(rec_key, out_key), max(len(rec_key) - 1, 0))
-    hit = (rec_key[pos] == out_key) if len(rec_key) else np.zeros(len(out_key), dtype=bool)
+    pos = np.minimum(np.searchsorted(rec_key, head_key), max(len(rec_key) - 1, 0))
+    hit = (rec_key[pos] == head_key) if len(rec_key) else np.zeros(len(head_key), dtype=bool)
     extra = recent.drop(columns=keys).rename(
         columns={"p_value": "p_value_recent", "slope": "slope_recent", "method": "method_recent"}
     )
+    everywhere = bool(hit.all())
     for col in extra.columns:
         src = extra[col]
-        taken = src.take(pos) if len(src) else src.reindex(range(len(out)))
-        col_values = taken.reset_index(drop=True)
-        if not hit.all():
-            col_values = col_values.where(hit)
-        out[col] = col_values.to_numpy() if col_values.dtype.kind in "fb" else col_values.array
+        if len(src) and src.dtype.kind in "fi":
+            # Series.where(hit) as before: NaN where missed (integers become floats)
+            values = src.to_numpy()[pos]
+            out[col] = values if everywhere else np.where(hit, values, np.nan)
+        elif len(src) and src.dtype == "str":
+            out[col] = src.array.take(np.where(hit, pos, -1), allow_fill=True)
+        else:
+            taken = src.take(pos) if len(src) else src.reindex(range(len(out)))
+            col_values = taken.reset_index(drop=True)
+            if not everywhere:
+                col_values = col_values.where(hit)
+            out[col] = col_values.to_numpy() if col_values.dtype.kind in "fb" else col_values.array
     return out
 
 
