@@ -570,46 +570,46 @@ def _spc(
     """XmR point types for every area × indicator series, one pass per polarity direction.
 
     Rows are sorted by indicator, area and period end, so each series is a run of rows: when
-    every run's periods strictly rise and every value is finite or missing (what ``xmr``
-    checks), the runs go straight to xmr's computation; otherwise through ``xmr`` itself, which
-    says what is wrong or sorts the rows.
+    every run's periods strictly rise, every value is finite or missing (what ``xmr`` checks)
+    and each series has one polarity, the runs go straight to xmr's computation, block by
+    block of rows; otherwise each direction's rows go through ``xmr`` itself, which says what
+    is wrong or sorts the rows.
     """
     mean, lpl, upl = (np.full(k.n, np.nan) for _ in range(3))
     ptype = np.full(k.n, -1, dtype=np.int8)
     series = k.series
+    new_run = np.ones(k.n, dtype=bool)
+    new_run[1:] = series[1:] != series[:-1]
+    runs_ok = (
+        period_end.dtype.kind == "M"
+        and not np.isnat(period_end).any()
+        and not np.isinf(value).any()
+        and bool((new_run[1:] | (period_end[1:] > period_end[:-1])).all())
+        and bool((new_run[1:] | (polarity[1:] == polarity[:-1])).all())
+    )
+    if runs_ok:
+        # a direction's rows are then whole runs, charted alone: each block of one polarity
+        # goes in slices of whole runs, read and written in place (no gather of the direction's
+        # rows), and the rule arrays (a dozen per point) take a slice's memory
+        for lo, hi in _spc_slices(new_run, polarity):
+            starts = np.flatnonzero(new_run[lo:hi])
+            cols = spc._xmr_runs(
+                value[lo:hi],
+                starts,
+                np.diff(np.r_[starts, hi - lo]),
+                IMPROVEMENT.get(POLARITIES[polarity[lo]], "neutral"),
+                fix_after_n_points=None,
+                screen_outliers=options.spc_screen_outliers,
+                rules=options.spc_rules,
+            )
+            mean[lo:hi], lpl[lo:hi], upl[lo:hi] = cols["mean"], cols["lpl"], cols["upl"]
+            ptype[lo:hi] = cols["point_code"]
+        return mean, lpl, upl, ptype
     present = np.bincount(polarity[polarity >= 0], minlength=len(POLARITIES))
     for code in np.flatnonzero(present):  # np.unique would hash 7M codes for three values
         rows = np.flatnonzero(polarity == code)
         improvement = IMPROVEMENT.get(POLARITIES[code], "neutral")
         s, end, y = series[rows], period_end[rows], value[rows]
-        new_run = np.r_[True, s[1:] != s[:-1]]
-        runs_ok = (
-            end.dtype.kind == "M"
-            and not np.isnat(end).any()
-            and not np.isinf(y).any()
-            and bool((new_run[1:] | (end[1:] > end[:-1])).all())
-        )
-        if runs_ok:
-            starts = np.flatnonzero(new_run)
-            # series are charted alone, so they go in slices of whole runs: the rule arrays
-            # (a dozen per point) then take a slice's memory, not the whole direction's
-            at_or_after = np.searchsorted(starts, np.arange(0, len(rows), _SPC_SLICE_ROWS))
-            cuts = starts[np.minimum(at_or_after, len(starts) - 1)]
-            for lo, hi in pairwise(np.unique(np.r_[cuts, len(rows)])):
-                run_starts = starts[(starts >= lo) & (starts < hi)] - lo
-                cols = spc._xmr_runs(
-                    y[lo:hi],
-                    run_starts,
-                    np.diff(np.r_[run_starts, hi - lo]),
-                    improvement,
-                    fix_after_n_points=None,
-                    screen_outliers=options.spc_screen_outliers,
-                    rules=options.spc_rules,
-                )
-                at = rows[lo:hi]
-                mean[at], lpl[at], upl[at] = cols["mean"], cols["lpl"], cols["upl"]
-                ptype[at] = cols["point_code"]
-            continue
         pts = spc.xmr(
             pd.DataFrame({"series": s, "period": end, "value": y}),
             improvement=improvement,
@@ -628,6 +628,23 @@ def _spc(
     return mean, lpl, upl, ptype
 
 
+def _spc_slices(new_run: np.ndarray, polarity: np.ndarray) -> list[tuple[int, int]]:
+    """(start, stop) row slices of one polarity direction each, cut at run starts into at most
+    _SPC_SLICE_ROWS rows (or one run) apiece; rows without a polarity are left out."""
+    n = len(new_run)
+    bounds = np.r_[0, np.flatnonzero(polarity[1:] != polarity[:-1]) + 1, n]
+    starts = np.flatnonzero(new_run)
+    slices: list[tuple[int, int]] = []
+    for lo, hi in pairwise(bounds):
+        if polarity[lo] < 0:
+            continue
+        inside = starts[(starts >= lo) & (starts < hi)]
+        at_or_after = np.searchsorted(inside, np.arange(lo, hi, _SPC_SLICE_ROWS))
+        cuts = inside[np.minimum(at_or_after, len(inside) - 1)]
+        slices += [(int(a), int(b)) for a, b in pairwise(np.unique(np.r_[cuts, hi]))]
+    return slices
+
+
 RECENT_TREND_TYPES = ("proportion", "rate", "ratio")
 # rows per call of the recent trend: each series is worked on alone, so the indicators' blocks
 # can go in slices, which bounds the memory its grids take (a few hundred MB at most)
@@ -637,7 +654,8 @@ _TREND_BLOCK_ROWS = 1_000_000
 def _recent_trend_blocks(results: pd.DataFrame, k: _Keys) -> list[tuple[int, int]]:
     """(start, stop) row slices covering the indicators that have a recent trend, each a run of
     whole indicator blocks of at most _TREND_BLOCK_ROWS rows (or one indicator's block)."""
-    bounds = np.searchsorted(k.ind, np.arange(len(k.ind_labels) + 1))
+    # needles of the codes' own type: other needles would cast every code first
+    bounds = np.r_[np.searchsorted(k.ind, np.arange(len(k.ind_labels), dtype=k.ind.dtype)), k.n]
     vtype = results["value_type"].array
     blocks: list[tuple[int, int]] = []
     for start, stop in pairwise(bounds):
@@ -658,25 +676,12 @@ def _trends(results: pd.DataFrame, k: _Keys) -> pd.DataFrame:
     (the trend functions' fast route); the frame returned is sorted by area then indicator.
     """
     keys = ["indicator", "area_code"]
-    frame = results.loc[
-        :,
-        [
-            *keys,
-            "period_end",
-            "numerator",
-            "denominator",
-            "value",
-            "value_type",
-            "polarity",
-            "lower_95",
-            "upper_95",
-            "suppressed",
-        ],
-    ]
-    recent = pd.concat(
-        [
-            trend.fingertips_recent_trend(
-                frame.iloc[start:stop],
+    parts = []
+    for start, stop in _recent_trend_blocks(results, k):
+        part = _recent_trend_block(results, k, start, stop)
+        if part is None:  # anything unusual: the public function checks (and says) it all
+            part = trend.fingertips_recent_trend(
+                results.iloc[start:stop],
                 series=keys,
                 order="period_end",
                 numerator="numerator",
@@ -688,44 +693,109 @@ def _trends(results: pd.DataFrame, k: _Keys) -> pd.DataFrame:
                 upper_ci="upper_95",
                 suppressed="suppressed",
             )
-            for start, stop in _recent_trend_blocks(results, k)
-        ],
-        ignore_index=True,
+        parts.append(part)
+    recent = pd.concat(parts, ignore_index=True)
+    # one row per series with a value: the rows are runs of series, so it is each run with a
+    # value, named by its first row
+    heads = np.flatnonzero(
+        np.r_[True, (k.ind[1:] != k.ind[:-1]) | (k.area[1:] != k.area[:-1])][: k.n]
     )
-    # one row per series with a value: the first such row of each run
-    rows = np.flatnonzero(results["value"].notna().to_numpy())
-    ind = results["indicator"].cat.codes.to_numpy()[rows]
-    area = results["area_code"].cat.codes.to_numpy()[rows]
-    first = rows[np.r_[True, (ind[1:] != ind[:-1]) | (area[1:] != area[:-1])][: len(rows)]]
-    out = pd.DataFrame(
-        {
-            "area_code": results["area_code"].array.take(first),
-            "indicator": results["indicator"].array.take(first),
-        }
-    )
-    by_area = np.lexsort(
-        (out["indicator"].cat.codes.to_numpy(), out["area_code"].cat.codes.to_numpy())
-    )
-    out = out.take(by_area).reset_index(drop=True)
+    has_value = results["value"].notna().to_numpy()
+    heads = heads[np.logical_or.reduceat(has_value, heads)] if len(heads) else heads
+    # recent's series are in the same (indicator, area) order: match them before the area sort
     rec_key = k.trend_key(
         recent["indicator"].cat.codes.to_numpy(), recent["area_code"].cat.codes.to_numpy()
     )
-    out_key = k.trend_key(
-        out["indicator"].cat.codes.to_numpy(), out["area_code"].cat.codes.to_numpy()
+    head_key = k.trend_key(k.ind[heads], k.area[heads])
+    by_area = np.lexsort((k.ind[heads], k.area[heads]))
+    heads, head_key = heads[by_area], head_key[by_area]
+    out = pd.DataFrame(
+        {
+            "area_code": results["area_code"].array.take(heads),
+            "indicator": results["indicator"].array.take(heads),
+        }
     )
-    pos = np.minimum(np.searchsorted(rec_key, out_key), max(len(rec_key) - 1, 0))
-    hit = (rec_key[pos] == out_key) if len(rec_key) else np.zeros(len(out_key), dtype=bool)
+    pos = np.minimum(np.searchsorted(rec_key, head_key), max(len(rec_key) - 1, 0))
+    hit = (rec_key[pos] == head_key) if len(rec_key) else np.zeros(len(head_key), dtype=bool)
     extra = recent.drop(columns=keys).rename(
         columns={"p_value": "p_value_recent", "slope": "slope_recent", "method": "method_recent"}
     )
+    everywhere = bool(hit.all())
     for col in extra.columns:
         src = extra[col]
-        taken = src.take(pos) if len(src) else src.reindex(range(len(out)))
-        col_values = taken.reset_index(drop=True)
-        if not hit.all():
-            col_values = col_values.where(hit)
-        out[col] = col_values.to_numpy() if col_values.dtype.kind in "fb" else col_values.array
+        if len(src) and src.dtype.kind in "fi":
+            # Series.where(hit) as before: NaN where missed (integers become floats)
+            values = src.to_numpy()[pos]
+            out[col] = values if everywhere else np.where(hit, values, np.nan)
+        elif len(src) and src.dtype == "str":
+            out[col] = src.array.take(np.where(hit, pos, -1), allow_fill=True)
+        else:
+            taken = src.take(pos) if len(src) else src.reindex(range(len(out)))
+            col_values = taken.reset_index(drop=True)
+            if not everywhere:
+                col_values = col_values.where(hit)
+            out[col] = col_values.to_numpy() if col_values.dtype.kind in "fb" else col_values.array
     return out
+
+
+def _recent_trend_block(
+    results: pd.DataFrame, k: _Keys, start: int, stop: int
+) -> pd.DataFrame | None:
+    """The recent trend of rows start:stop as fingertips_recent_trend gives it, from the sorted
+    rows' arrays when each series' period ends strictly rise and it has one known value type and
+    polarity (then keys, times and settings need no factorizing or checking); None otherwise,
+    or when a value fails its checks, for the function to handle."""
+    n = stop - start
+    keys = ("indicator", "area_code")
+    new_series = np.ones(n, dtype=bool)
+    series = k.trend_key(k.ind[start:stop], k.area[start:stop])
+    new_series[1:] = series[1:] != series[:-1]
+    heads = np.flatnonzero(new_series)
+    end = results["period_end"].to_numpy()[start:stop]
+    settings = {
+        name: (results[name].cat.codes.to_numpy()[start:stop], labels)
+        for name, labels in (("value_type", trend.VALUE_TYPES), ("polarity", trend.POLARITIES))
+        if isinstance(results[name].dtype, pd.CategoricalDtype)
+    }
+    columns = ["numerator", "denominator", "value", "lower_95", "upper_95"]
+    if (
+        n == 0
+        or len(settings) < 2
+        or not all(isinstance(results[key].dtype, pd.CategoricalDtype) for key in keys)
+        or any(results[c].dtype != np.float64 for c in columns)
+        or results["suppressed"].dtype != bool
+        or end.dtype.kind != "M"
+        or np.isnat(end).any()
+        or any((results[key].cat.codes.to_numpy()[start:stop] < 0).any() for key in keys)
+        or not (new_series[1:] | (end[1:] > end[:-1])).all()
+    ):
+        return None
+    codes = {}
+    for name, (row_codes, allowed) in settings.items():
+        lookup = np.array(
+            [allowed.index(c) if c in allowed else -1 for c in results[name].cat.categories]
+        )
+        if (row_codes < 0).any() or not (new_series[1:] | (row_codes[1:] == row_codes[:-1])).all():
+            return None
+        codes[name] = lookup[row_codes[heads]]
+        if (codes[name] < 0).any():
+            return None
+    cols = trend._recent_trend_runs(
+        *(results[c].to_numpy()[start:stop] for c in columns),
+        results["suppressed"].to_numpy()[start:stop],
+        codes["value_type"] == trend.VALUE_TYPES.index("proportion"),
+        codes["polarity"],
+        heads,
+    )
+    if cols is None:
+        return None
+    index = {
+        key: pd.Categorical.from_codes(
+            results[key].cat.codes.to_numpy()[start:stop][heads], dtype=results[key].dtype
+        )
+        for key in keys
+    }
+    return pd.DataFrame({**index, **cols})
 
 
 def _trend_inputs(results: pd.DataFrame) -> pd.DataFrame:

@@ -572,78 +572,88 @@ def _target_column(codes: np.ndarray, known: pd.Index, target: Any) -> np.ndarra
 # --------------------------------------------------------------------------------------------
 
 
-def _r_mean(x: np.ndarray) -> np.ndarray:
-    """Row means as R's ``mean(x, na.rm = TRUE)``: NaN-free sum in long double, taken
-    sequentially, divided by n, then corrected by the mean of the residuals (R summary.c
-    ``real_mean``). Rows with no values give NaN.
+def _r_mean(xt: np.ndarray) -> np.ndarray:
+    """Column means of a (points × groups) array as R's ``mean(x, na.rm = TRUE)``: NaN-free sum
+    in long double, taken sequentially, divided by n, then corrected by the mean of the
+    residuals (R summary.c ``real_mean``). Columns with no values give NaN.
     """
-    ok = ~np.isnan(x)
-    n = ok.sum(axis=1)
-    # time-major copy: each step below adds one contiguous row, keeping R's sequential order
-    # (numpy's own row sums are pairwise and differ in the last bits)
-    okt = np.ascontiguousarray(ok.T)
-    xl = np.ascontiguousarray(np.where(okt, x.T, 0.0), dtype=np.longdouble)
-    s = np.zeros(x.shape[0], dtype=np.longdouble)
+    absent = np.isnan(xt)
+    n = len(xt) - absent.sum(axis=0)
+    xl = np.where(absent, 0.0, xt).astype(np.longdouble)
+    # one whole row added at a time keeps R's sequential order in every column; numpy's own
+    # sums may go pairwise (along a single column, for one) and differ in the last bits
+    s = np.zeros(xt.shape[1], dtype=np.longdouble)
     for row in xl:
         s += row
     with np.errstate(invalid="ignore", divide="ignore"):
-        s = s / n
+        s /= n
+        xl -= s
+        np.copyto(xl, 0.0, where=absent)
         t = np.zeros_like(s)
-        for row, present in zip(xl, okt, strict=True):
-            t += np.where(present, row - s, 0.0)
-        s = np.where(np.isfinite(s), s + t / n, s)
-    return s.astype(np.float64)
+        for row in xl:
+            t += row
+        return np.where(np.isfinite(s), s + t / n, s).astype(np.float64)
 
 
 def _limits(
-    y: np.ndarray, fix_after_n_points: int | None, screen_outliers: bool
+    yt: np.ndarray, fix_after_n_points: int | None, screen_outliers: bool
 ) -> tuple[np.ndarray, np.ndarray]:
-    """Centre line and mean moving range for each row (one group per row)."""
-    fixed = y if fix_after_n_points is None else y[:, :fix_after_n_points]
+    """Centre line and mean moving range for each column (one group per column)."""
+    fixed = yt if fix_after_n_points is None else yt[:fix_after_n_points]
     mean = _r_mean(fixed)
-    mr = np.abs(np.diff(fixed, axis=1))
+    mr = np.abs(np.diff(fixed, axis=0))
     amr = _r_mean(mr)
     if screen_outliers:
         with np.errstate(invalid="ignore"):
-            mr = np.where(mr < MR_SCREEN * amr[:, None], mr, np.nan)
-        amr = _r_mean(mr)
+            kept = mr < MR_SCREEN * amr
+        # only groups that lose a range need their mean range again (the rest keep every range
+        # and so the same mean): that is the long-double pass over a fraction of the groups
+        screened = (~kept & ~np.isnan(mr)).any(axis=0)
+        if screened.any():
+            amr[screened] = _r_mean(np.where(kept, mr, np.nan)[:, screened])
     return mean, amr
 
 
 # --------------------------------------------------------------------------------------------
-# Sliding windows along axis 1 (time) of a (groups × points) array
+# Sliding windows along axis 0 (time) of a (points × groups) array: each step is one whole-row
+# operation over every group, which for short series beats a cumsum along each group's row
 # --------------------------------------------------------------------------------------------
 
 
-def _cumsum(b: np.ndarray) -> np.ndarray:
-    # int16 counts are exact for any group shorter than 32,768 points, and 4x lighter than int64
-    return np.cumsum(b, axis=1, dtype=np.int16 if b.shape[1] < 2**15 else np.int64)
-
-
-def _window_sum(b: np.ndarray, w: int) -> np.ndarray:
-    """Sum of the w points ending at each point; 0 where fewer than w points precede it."""
-    c = _cumsum(b)
-    out = np.zeros_like(c)
-    if b.shape[1] >= w:
-        out[:, w - 1] = c[:, w - 1]
-        np.subtract(c[:, w:], c[:, :-w], out=out[:, w:])
+def _window_all(b: np.ndarray, w: int) -> np.ndarray:
+    """True at each point that ends w consecutive True points."""
+    out = np.zeros_like(b)
+    length = len(b)
+    if length >= w:
+        acc = out[w - 1 :]
+        acc[...] = b[w - 1 :]
+        for lag in range(1, w):
+            acc &= b[w - 1 - lag : length - lag]
     return out
 
 
-def _window_all(b: np.ndarray, w: int) -> np.ndarray:
-    return _window_sum(b, w) == w
+def _window_count(b: np.ndarray, w: int) -> np.ndarray:
+    """Count of True among the w points ending at each point; 0 where fewer than w precede it."""
+    out = np.zeros(b.shape, dtype=np.int8 if w < 128 else np.int64)
+    length = len(b)
+    if length >= w:
+        acc = out[w - 1 :]
+        for lag in range(w):
+            acc += b[w - 1 - lag : length - lag]
+    return out
 
 
 def _part_of(ends: np.ndarray, w: int) -> np.ndarray:
     """Points belonging to any w-point window whose last point is marked in ``ends``."""
-    length = ends.shape[1]
-    c = np.pad(_cumsum(ends), ((0, 0), (1, 0)))
-    upto = np.minimum(np.arange(length) + w, length)
-    return (c[:, upto] - c[:, :length]) > 0
+    out = ends.copy()
+    for lag in range(1, min(w, len(ends))):
+        out[:-lag] |= ends[lag:]
+    return out
 
 
 # --------------------------------------------------------------------------------------------
-# Rules: one function each, returning "this point is part of a signal"
+# Rules: one function each, returning "this point is part of a signal". Each takes and returns
+# (groups × points) arrays; the _t versions do the work on (points × groups) arrays.
 # --------------------------------------------------------------------------------------------
 
 
@@ -655,10 +665,14 @@ def rule_outside_limits(outside: np.ndarray) -> np.ndarray:
 def rule_trend(y: np.ndarray, n: int = TREND_POINTS) -> np.ndarray:
     """Part of n consecutive points each strictly above (or below) the one before; a tie or a
     missing value breaks the trend (ptd_seven_point_trend / ptd_part_of_seven_trend)."""
+    return _rule_trend_t(np.ascontiguousarray(y.T), n).T
+
+
+def _rule_trend_t(yt: np.ndarray, n: int = TREND_POINTS) -> np.ndarray:
     with np.errstate(invalid="ignore"):
-        step = np.sign(np.diff(y, axis=1))
-    ends = np.zeros(y.shape, dtype=bool)
-    ends[:, 1:] = _window_all(step == 1, n - 1) | _window_all(step == -1, n - 1)
+        step = np.sign(np.diff(yt, axis=0))
+    ends = np.zeros(yt.shape, dtype=bool)
+    ends[1:] = _window_all(step == 1, n - 1) | _window_all(step == -1, n - 1)
     return _part_of(ends, n)
 
 
@@ -667,27 +681,42 @@ def rule_two_in_three(
 ) -> np.ndarray:
     """A point beyond 2σ that is one of k of w consecutive points beyond 2σ, all w on the same
     side of the mean (ptd_two_in_three / ptd_part_of_two_in_three, fixed for issue #143)."""
+    return _rule_two_in_three_t(
+        np.ascontiguousarray(beyond_2sigma.T), np.ascontiguousarray(side.T), k, w
+    ).T
+
+
+def _rule_two_in_three_t(
+    beyond_2sigma: np.ndarray, side: np.ndarray, k: int = TWO_IN_THREE[0], w: int = TWO_IN_THREE[1]
+) -> np.ndarray:
     same_side = _window_all(side == 1, w) | _window_all(side == -1, w)
-    ends = (_window_sum(beyond_2sigma, w) >= k) & same_side
+    ends = (_window_count(beyond_2sigma, w) >= k) & same_side
     return _part_of(ends, w) & beyond_2sigma
 
 
 def rule_run(side: np.ndarray, n: int = RUN_POINTS) -> np.ndarray:
     """Part of n consecutive points on the same side of the mean; a point on the mean (side 0)
     or a missing value breaks the run (ptd_seven_point_one_side_mean)."""
+    return _rule_run_t(np.ascontiguousarray(side.T), n).T
+
+
+def _rule_run_t(side: np.ndarray, n: int = RUN_POINTS) -> np.ndarray:
     return _part_of(_window_all(side == 1, n) | _window_all(side == -1, n), n)
 
 
 def _trend_direction(y: np.ndarray, trend: np.ndarray) -> np.ndarray:
     """Direction of the trend a point belongs to: the step to the next point when that point is in
     a trend too, else the step from the previous point (as ptd_special_cause_type)."""
+    return _trend_direction_t(np.ascontiguousarray(y.T), np.ascontiguousarray(trend.T)).T
+
+
+def _trend_direction_t(yt: np.ndarray, trend: np.ndarray) -> np.ndarray:
+    out = np.zeros(yt.shape)
     with np.errstate(invalid="ignore"):
-        step = np.sign(np.diff(y, axis=1))
-    zeros = np.zeros((y.shape[0], 1))
-    right = np.concatenate([step, step[:, -1:]], axis=1) if y.shape[1] > 1 else zeros
-    left = np.concatenate([zeros, step], axis=1)
-    next_in_trend = np.concatenate([trend[:, 1:], np.zeros_like(trend[:, :1])], axis=1)
-    return np.where(next_in_trend & trend, right, left)
+        np.sign(np.diff(yt, axis=0), out=out[1:])  # the step from the previous point
+    # the step to the next point, where both points are in a trend
+    np.copyto(out[:-1], out[1:].copy(), where=trend[:-1] & trend[1:])
+    return out
 
 
 def _special_cause_code(
@@ -739,7 +768,7 @@ def _point_type_table(direction: int) -> np.ndarray:
 
 
 # --------------------------------------------------------------------------------------------
-# Driver: groups of equal length stacked as 2-D arrays
+# Driver: groups of equal length stacked as (points × groups) arrays
 # --------------------------------------------------------------------------------------------
 
 
@@ -753,15 +782,15 @@ def _compute_segments(
     rules: str,
     fast: bool = True,
 ) -> dict[str, np.ndarray]:
-    """Per-point columns; groups of one length are stacked into one (groups × points) block."""
+    """Per-point columns; groups of one length are stacked into one (points × groups) block."""
     options = (fix_after_n_points, screen_outliers, rules)
     if fast and len(lengths) and (lengths == lengths[0]).all():
-        # every group has the same length (the usual full panel): the block is a reshape of y
+        # every group has the same length (the usual full panel): the block is y reshaped and
+        # transposed, and its per-point columns transpose back
         length = int(lengths[0])
-        res = _segment_block(y.reshape(-1, length), *options)
-        per_group = ("mean", "lpl", "upl")
+        res = _segment_block(np.ascontiguousarray(y.reshape(-1, length).T), *options)
         return {
-            key: np.repeat(values, length) if key in per_group else values.reshape(-1)
+            key: np.repeat(values, length) if values.ndim == 1 else values.T.reshape(-1)
             for key, values in res.items()
         }
     n = len(y)
@@ -776,42 +805,41 @@ def _compute_segments(
         "type_code": np.zeros(n, dtype=np.int8),
     }
     for length in np.unique(lengths):
-        idx = starts[lengths == length][:, None] + np.arange(length)
+        idx = np.arange(length)[:, None] + starts[lengths == length]
         res = _segment_block(y[idx], *options)
         for key, values in res.items():
-            out[key][idx] = values[:, None] if values.ndim == 1 else values
+            out[key][idx] = values
     return out
 
 
 def _segment_block(
-    y: np.ndarray, fix_after_n_points: int | None, screen_outliers: bool, rules: str
+    yt: np.ndarray, fix_after_n_points: int | None, screen_outliers: bool, rules: str
 ) -> dict[str, np.ndarray]:
-    """All columns for a (groups × points) block of equal-length groups."""
-    mean, amr = _limits(y, fix_after_n_points, screen_outliers)
-    mean, amr = mean[:, None], amr[:, None]
+    """All columns for a (points × groups) block of equal-length groups."""
+    mean, amr = _limits(yt, fix_after_n_points, screen_outliers)
     lpl, upl = mean - LIMIT_SIGMAS * amr, mean + LIMIT_SIGMAS * amr
     nlpl, nupl = mean - CLOSE_SIGMAS * amr, mean + CLOSE_SIGMAS * amr
-    missing = np.isnan(y) | np.isnan(lpl)
+    missing = np.isnan(yt) | np.isnan(lpl)
     with np.errstate(invalid="ignore"):
-        outside = (y > upl) | (y < lpl)
-        close = ~outside & ((y < nlpl) | (y > nupl)) & ~missing
-        rtm = np.sign(y - mean)
+        outside = (yt > upl) | (yt < lpl)
+        close = ~outside & ((yt < nlpl) | (yt > nupl)) & ~missing
+        rtm = np.sign(yt - mean)
     side = np.nan_to_num(rtm, nan=0.0)
 
     beyond_2sigma = close | outside if rules == "2023" else close
-    trend = rule_trend(y)
+    trend = _rule_trend_t(yt)
     code = _special_cause_code(
         rule_outside_limits(outside),
         trend,
-        rule_two_in_three(beyond_2sigma, side),
-        rule_run(side),
+        _rule_two_in_three_t(beyond_2sigma, side),
+        _rule_run_t(side),
         side,
-        _trend_direction(y, trend),
+        _trend_direction_t(yt, trend),
     )
     return {
-        "mean": mean[:, 0],
-        "lpl": lpl[:, 0],
-        "upl": upl[:, 0],
+        "mean": mean,
+        "lpl": lpl,
+        "upl": upl,
         "outside": outside,
         "close": close,
         "missing": missing,

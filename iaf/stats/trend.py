@@ -601,20 +601,37 @@ def _loo_masks(k: int) -> np.ndarray:
     return np.vstack([np.ones(k, dtype=bool), ~np.eye(k, dtype=bool)])
 
 
+def _sum_points(a: np.ndarray) -> np.ndarray:
+    """``a.sum(axis=-1)`` for a few points per row, with the same bits: numpy sums fewer than 8
+    numbers in sequence from 0, and so does this, a whole column (point) at a time instead of a
+    five-number loop per row."""
+    if a.shape[-1] >= 8:  # numpy sums these pairwise
+        return a.sum(axis=-1)
+    total = np.zeros(a.shape[:-1])
+    for i in range(a.shape[-1]):
+        total += a[..., i]
+    return total
+
+
 def _ols_slopes(y: np.ndarray, t: np.ndarray, w: np.ndarray) -> np.ndarray:
     """Weighted least-squares slope of y on t for the full set and each leave-one-out subset.
 
     y, w: (series × k); returns (series × (k + 1)).
     """
     masks = _loo_masks(y.shape[1]).astype(float)  # (k+1) × k
-    ww = w[:, None, :] * masks[None, :, :]
+    # point-major (k × (k+1) × series), so each sum over the points adds whole arrays; a point
+    # left out is multiplied by 0, as before, so a non-finite weight still spoils its sums
+    ww = w.T[:, None, :] * masks.T[:, :, None]
+    wt = ww * t[:, None, None]
+    yt = y.T[:, None, :]
+
+    def total(a: np.ndarray) -> np.ndarray:
+        return _sum_points(np.moveaxis(a, 0, -1))
+
     with np.errstate(invalid="ignore", divide="ignore"):
-        s_w = ww.sum(axis=2)
-        s_t = (ww * t).sum(axis=2)
-        s_y = (ww * y[:, None, :]).sum(axis=2)
-        s_tt = (ww * t * t).sum(axis=2)
-        s_ty = (ww * t * y[:, None, :]).sum(axis=2)
-        return (s_w * s_ty - s_t * s_y) / (s_w * s_tt - s_t**2)
+        s_w, s_t, s_y = total(ww), total(wt), total(ww * yt)
+        s_tt, s_ty = total(wt * t[:, None, None]), total(wt * yt)
+        return ((s_w * s_ty - s_t * s_y) / (s_w * s_tt - s_t**2)).T
 
 
 def _trend_for_proportions(x: np.ndarray, n: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -625,8 +642,8 @@ def _trend_for_proportions(x: np.ndarray, n: np.ndarray) -> tuple[np.ndarray, np
     (TrendMarkerCalculator.NoOutliersCheckForProportion).
     """
     t = np.arange(1, x.shape[1] + 1, dtype=float)
-    big_n, big_x = n.sum(axis=1), x.sum(axis=1)
-    s_xt, s_nt, s_ntt = (x * t).sum(axis=1), (n * t).sum(axis=1), (n * t * t).sum(axis=1)
+    big_n, big_x = _sum_points(n), _sum_points(x)
+    s_xt, s_nt, s_ntt = _sum_points(x * t), _sum_points(n * t), _sum_points(n * t * t)
     with np.errstate(invalid="ignore", divide="ignore"):
         chi2 = (
             big_n
@@ -647,7 +664,7 @@ def _trend_for_values(v: np.ndarray, se: np.ndarray) -> tuple[np.ndarray, np.nda
     t = np.arange(1, v.shape[1] + 1, dtype=float)
     w = 1 / se**2
     slopes = _ols_slopes(v, t, w)
-    s_w, s_t, s_tt = w.sum(axis=1), (w * t).sum(axis=1), (w * t * t).sum(axis=1)
+    s_w, s_t, s_tt = _sum_points(w), _sum_points(w * t), _sum_points(w * t * t)
     with np.errstate(invalid="ignore", divide="ignore"):
         chi2 = slopes[:, 0] ** 2 * (s_w * s_tt - s_t**2) / s_w
     return chi2, slopes
@@ -681,13 +698,6 @@ def _check_counts(frame: pd.DataFrame, num: dict[str, np.ndarray], cols: dict, k
             raise InputError(
                 f"{what}: {sentence} in {int(bad.sum())} rows: {_describe_rows(frame, bad, keys)}."
             )
-
-
-def _labels_array(labels: np.ndarray) -> pd.api.extensions.ExtensionArray:
-    """A "str" array of text labels that repeat: each distinct label converted once, then
-    taken per row (converting every row's string costs a quarter of a second at scale)."""
-    codes, distinct = pd.factorize(labels.astype(str))
-    return pd.array(distinct, dtype="str").take(codes)
 
 
 def fingertips_recent_trend(
@@ -800,13 +810,28 @@ def fingertips_recent_trend(
     )
     k = FINGERTIPS_POINTS
     idx = _last_points(gx, n_valid, k)
-    enough = n_valid >= k
     x5, n5, v5, se5 = (np.take_along_axis(g, idx, axis=1) for g in (gx, gn, gv, gse))
+    return index.assign(**_recent_trend_columns(x5, n5, v5, se5, n_valid, is_prop, pol_code))
+
+
+def _recent_trend_columns(
+    x5: np.ndarray,
+    n5: np.ndarray,
+    v5: np.ndarray,
+    se5: np.ndarray,
+    n_valid: np.ndarray,
+    is_prop: np.ndarray,
+    pol_code: np.ndarray,
+) -> dict[str, np.ndarray | pd.api.extensions.ExtensionArray]:
+    """fingertips_recent_trend's result columns from each series' last five valid points
+    (series × 5, in time order), its count of valid points, type and polarity."""
+    k = FINGERTIPS_POINTS
+    enough = n_valid >= k
     for g in (x5, n5, v5, se5):
         g[~enough] = 1.0  # placeholders keep the arithmetic quiet; results are masked below
 
-    chi2 = np.full(len(index), np.nan)
-    slopes = np.full((len(index), k + 1), np.nan)
+    chi2 = np.full(len(n_valid), np.nan)
+    slopes = np.full((len(n_valid), k + 1), np.nan)
     if is_prop.any():
         c, s = _trend_for_proportions(x5[is_prop], n5[is_prop])
         chi2[is_prop], slopes[is_prop] = c, s
@@ -822,38 +847,112 @@ def fingertips_recent_trend(
     slope_undefined = enough & np.isnan(slope)
     trend = enough & significant & consistent & ~slope_undefined
 
-    better = np.array([_DIRECTIONS[p][0] for p in POLARITIES], dtype=object)
-    worse = np.array([_DIRECTIONS[p][1] for p in POLARITIES], dtype=object)
-    direction = np.full(len(index), NO_CHANGE, dtype=object)
+    # labels as codes into small tables, each converted to text once
+    directions = [NO_CHANGE, NOT_CALCULATED]
+    for p in POLARITIES:
+        directions += [label for label in _DIRECTIONS[p] if label not in directions]
+    better = np.array([directions.index(_DIRECTIONS[p][0]) for p in POLARITIES])
+    worse = np.array([directions.index(_DIRECTIONS[p][1]) for p in POLARITIES])
+    direction = np.zeros(len(n_valid), dtype=np.intp)  # NO_CHANGE
     direction[trend & (slope > 0)] = better[pol_code[trend & (slope > 0)]]
     direction[trend & (slope < 0)] = worse[pol_code[trend & (slope < 0)]]
-    direction[~enough | slope_undefined] = NOT_CALCULATED
+    direction[~enough | slope_undefined] = 1  # NOT_CALCULATED
 
     crit = f"{FINGERTIPS_CHI2_CRITICAL:.4f}"
-    reason = np.full(len(index), f"no significant trend (chi² ≤ {crit})", dtype=object)
-    reason[significant & ~consistent] = (
-        "significant, but the slope changes sign when one point is left out (outlier found)"
-    )
-    reason[trend] = f"significant trend (chi² > {crit}), same slope sign with each point left out"
-    reason[slope_undefined] = (
-        "a proportion of 0 or 1 among the last 5 points: the logit slope is undefined"
-    )
-    few = ~enough
-    reason[few] = [f"fewer than {k} points ({m} available)" for m in n_valid[few]]
-    method = np.where(
-        is_prop,
-        "Fingertips recent trend: chi-squared test for trend in proportions",
+    reasons = [
+        f"no significant trend (chi² ≤ {crit})",
+        "significant, but the slope changes sign when one point is left out (outlier found)",
+        f"significant trend (chi² > {crit}), same slope sign with each point left out",
+        "a proportion of 0 or 1 among the last 5 points: the logit slope is undefined",
+        *(f"fewer than {k} points ({m} available)" for m in range(k)),
+    ]
+    reason = np.zeros(len(n_valid), dtype=np.intp)
+    reason[significant & ~consistent] = 1
+    reason[trend] = 2
+    reason[slope_undefined] = 3
+    reason[~enough] = 4 + n_valid[~enough]
+    methods = [
         "Fingertips recent trend: weighted regression (weights 1/variance)",
-    )
-    return index.assign(
-        n_points=np.minimum(n_valid, k).astype(int),
-        chi2=chi2,
+        "Fingertips recent trend: chi-squared test for trend in proportions",
+    ]
+    return {
+        "n_points": np.minimum(n_valid, k).astype(int),
+        "chi2": chi2,
         # chi2.sf(chi2, 1) is chdtrc(1, chi2); called directly it skips scipy.stats'
         # argument checks, which cost a third of a second at practice scale
-        p_value=special.chdtrc(1, chi2),
-        slope=slope,
-        slope_sign=np.where(np.isnan(slope), 0, np.sign(slope)).astype(int),
-        direction=_labels_array(direction),
-        reason=_labels_array(reason),
-        method=_labels_array(method),
+        "p_value": special.chdtrc(1, chi2),
+        "slope": slope,
+        "slope_sign": np.where(np.isnan(slope), 0, np.sign(slope)).astype(int),
+        "direction": _labels(directions, direction),
+        "reason": _labels(reasons, reason),
+        "method": _labels(methods, is_prop.astype(np.intp)),
+    }
+
+
+def _labels(table: list[str], codes: np.ndarray) -> pd.api.extensions.ExtensionArray:
+    """A "str" array of ``table[code]`` per row: each label converted to text once, not per row."""
+    return pd.array(table, dtype="str").take(codes)
+
+
+def _recent_trend_runs(
+    numerator: np.ndarray,
+    denominator: np.ndarray,
+    value: np.ndarray,
+    lower: np.ndarray,
+    upper: np.ndarray,
+    suppressed: np.ndarray,
+    is_prop: np.ndarray,
+    pol_code: np.ndarray,
+    starts: np.ndarray,
+    confidence: float = 0.95,
+) -> dict[str, np.ndarray | pd.api.extensions.ExtensionArray] | None:
+    """fingertips_recent_trend's result columns for rows laid out as runs, one per series in
+    time order, starting at ``starts`` (the whole-dataset analysis's layout), with a value
+    column and confidence limits, without a frame going in: each series' last five valid points
+    are found and gathered (no grid built and compacted). ``is_prop`` and ``pol_code`` (into
+    POLARITIES) are per series. None when a row fails a check of fingertips_recent_trend: that
+    function then says which.
+    """
+    lengths = np.diff(np.r_[starts, len(numerator)])
+    props = np.repeat(is_prop, lengths)
+    with np.errstate(invalid="ignore"):
+        bad = (
+            (numerator < 0)
+            | (denominator < 0)
+            | (props & (numerator > denominator))
+            | (lower > upper)
+        )
+    if bad.any():
+        return None
+    with np.errstate(invalid="ignore", divide="ignore"):
+        z = stats.norm.ppf(0.5 + confidence / 2)
+        se = (upper - lower) / (2 * z)
+        ok = np.isfinite(numerator) & np.isfinite(denominator) & (denominator > 0)
+        ok &= props | (np.isfinite(value) & np.isfinite(se) & (se > 0))
+    ok &= ~suppressed
+    # as fingertips_recent_trend counts them: points with a valid numerator count towards the
+    # five, but only points valid in every column are used (a proportion's value or limits
+    # can be missing while its counts are not)
+    used = ok & ~np.isnan(value) & ~np.isnan(se)
+    n_valid = np.add.reduceat(ok, starts, dtype=np.intp) if len(starts) else starts
+    n_used = np.add.reduceat(used, starts, dtype=np.intp) if len(starts) else starts
+    at = np.flatnonzero(used)
+    k = FINGERTIPS_POINTS
+    rank = n_valid[:, None] - k + np.arange(k)  # among the series' used points
+    have = (n_valid >= k)[:, None] & (rank < n_used[:, None])
+    row = np.zeros(have.shape, dtype=np.intp)
+    if len(at):
+        row = at[np.where(have, (np.cumsum(n_used) - n_used)[:, None] + rank, 0)]
+
+    def last_points(column: np.ndarray) -> np.ndarray:
+        return np.where(have, column[row], np.nan)
+
+    return _recent_trend_columns(
+        last_points(numerator),
+        last_points(denominator),
+        last_points(value),
+        last_points(se),
+        n_valid,
+        is_prop,
+        pol_code,
     )
