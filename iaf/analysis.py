@@ -310,10 +310,16 @@ def _significance_codes(
     every (level, comparator) pair of ``limits`` (level → lower, upper) and ``benches``
     (comparator → value); what the pairs share (polarity, missing limits) is worked out once."""
     has_polarity = polarity >= 0
-    # each row's state: 0 similar, 1 higher (lower limit above), 2 lower, 3 not compared;
-    # one table lookup by (polarity + 1, state) then gives the SIG_LABELS code
-    base = (np.where(has_polarity, polarity, -1).astype(np.int8) + 1) * np.int8(4)
-    bench_missing = {kind: np.isnan(bench) for kind, bench in benches.items()}
+    # each row's code is similar + higher × (its higher code − similar) + lower × (its lower
+    # code − similar), times "compared": higher and lower never both hold (reversed limits
+    # are refused) and "not compared" is code 0; a few passes over int8, no table lookup
+    table = _SIG_TABLE.reshape(4, 4)
+    row = np.where(has_polarity, polarity + 1, 0).astype(np.intp)  # take wants intp
+    similar = table[:, 0].take(row)
+    to_higher = (table[:, 1] - table[:, 0]).take(row)
+    to_lower = (table[:, 2] - table[:, 0]).take(row)
+    del row
+    bench_present = {kind: ~np.isnan(bench) for kind, bench in benches.items()}
     out = {}
     for level, (lower, upper) in limits.items():
         reversed_ = has_polarity & (lower > upper)
@@ -324,14 +330,14 @@ def _significance_codes(
             benchmark.compare_with_benchmark(
                 lower[rows], upper[rows], first_bench[rows], POLARITIES[0]
             )
-        limits_missing = np.isnan(lower) | np.isnan(upper)
+        limits_present = ~np.isnan(lower) & ~np.isnan(upper)
         for kind, bench in benches.items():
             with np.errstate(invalid="ignore"):
-                state = (lower > bench).view(np.int8)
-                state += 2 * (upper < bench).view(np.int8)
-            state[limits_missing | bench_missing[kind]] = 3
-            state += base
-            out[(level, kind)] = _SIG_TABLE[state]
+                code = (lower > bench).view(np.int8) * to_higher
+                code += (upper < bench).view(np.int8) * to_lower
+            code += similar
+            code *= (limits_present & bench_present[kind]).view(np.int8)
+            out[(level, kind)] = code
     return out
 
 
