@@ -166,6 +166,7 @@ def _unique_inverse(x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 # ── confidence intervals ─────────────────────────────────────────────────────────────────
 CI_METHODS = ("", "supplied", "Wilson", "Exact", "Byars")
 CONFIDENCE = {"95": 0.95, "998": 0.998}
+_CI_SLICE_ROWS = 1_000_000
 
 
 def _cis(
@@ -185,29 +186,30 @@ def _cis(
     supplied = ~np.isnan(limits["lower_95"]) & ~np.isnan(limits["upper_95"])
     method[supplied] = CI_METHODS.index("supplied")
     with np.errstate(invalid="ignore"):
-        has_den = den > 0
+        # a positive denominator is a present one (counts too need one, as before)
+        computed = np.flatnonzero(~supplied & ~np.isnan(num) & (den > 0))
+    computed_type = vtype[computed]
+    levels = tuple(CONFIDENCE)
     for code, kind in enumerate(COUNTED):
-        rows = np.flatnonzero(
-            (vtype == code)
-            & ~supplied
-            & ~np.isnan(num)
-            & (~np.isnan(den) | (kind == "count"))
-            & has_den
-        )
+        rows = computed[computed_type == code]
         if not rows.size:
             continue
-        x, n, m = num[rows], den[rows], mult[rows]
         if kind == "proportion":
             # Wilson limits as ci.indicator_cis gives them (limit × multiplier, NaN where the
-            # value is), without its per-row method labels
-            with np.errstate(invalid="ignore", divide="ignore"):
-                missing = np.isnan(x / n * m)
-            for level in ("95", "998"):
-                lower, upper = ci.wilson_ci(x, n, CONFIDENCE[level])
-                out[f"lower_{level}"][rows] = np.where(missing, np.nan, lower * m)
-                out[f"upper_{level}"][rows] = np.where(missing, np.nan, upper * m)
+            # value is), without its per-row method labels: both levels in one call (what
+            # they share is worked out once), a slice of rows at a time (bounded memory)
+            for lo in range(0, rows.size, _CI_SLICE_ROWS):
+                at = rows[lo : lo + _CI_SLICE_ROWS]
+                x, n, m = num[at], den[at], mult[at]
+                with np.errstate(invalid="ignore", divide="ignore"):
+                    missing = np.isnan(x / n * m)
+                lower, upper = ci.wilson_ci(x, n, [CONFIDENCE[level] for level in levels])
+                for i, level in enumerate(levels):
+                    out[f"lower_{level}"][at] = np.where(missing, np.nan, lower[i] * m)
+                    out[f"upper_{level}"][at] = np.where(missing, np.nan, upper[i] * m)
             method[rows] = CI_METHODS.index("Wilson")
             continue
+        x, n, m = num[rows], den[rows], mult[rows]
         u, inverse = _unique_inverse(x)
         cis = ci.indicator_cis(u, np.ones_like(u), "rate", multiplier=1.0)
         n_eff = np.ones_like(x) if kind == "count" else n
