@@ -182,6 +182,7 @@ def _unique_inverse(x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 # ── confidence intervals ─────────────────────────────────────────────────────────────────
 CI_METHODS = ("", "supplied", "Wilson", "Exact", "Byars")
 CONFIDENCE = {"95": 0.95, "998": 0.998}
+_CI_SLICE_ROWS = 1_000_000
 
 
 def _cis(
@@ -201,29 +202,30 @@ def _cis(
     supplied = ~np.isnan(limits["lower_95"]) & ~np.isnan(limits["upper_95"])
     method[supplied] = CI_METHODS.index("supplied")
     with np.errstate(invalid="ignore"):
-        has_den = den > 0
+        # a positive denominator is a present one (counts too need one, as before)
+        computed = np.flatnonzero(~supplied & ~np.isnan(num) & (den > 0))
+    computed_type = vtype[computed]
+    levels = tuple(CONFIDENCE)
     for code, kind in enumerate(COUNTED):
-        rows = np.flatnonzero(
-            (vtype == code)
-            & ~supplied
-            & ~np.isnan(num)
-            & (~np.isnan(den) | (kind == "count"))
-            & has_den
-        )
+        rows = computed[computed_type == code]
         if not rows.size:
             continue
-        x, n, m = num[rows], den[rows], mult[rows]
         if kind == "proportion":
             # Wilson limits as ci.indicator_cis gives them (limit × multiplier, NaN where the
-            # value is), without its per-row method labels
-            with np.errstate(invalid="ignore", divide="ignore"):
-                missing = np.isnan(x / n * m)
-            for level in ("95", "998"):
-                lower, upper = ci.wilson_ci(x, n, CONFIDENCE[level])
-                out[f"lower_{level}"][rows] = np.where(missing, np.nan, lower * m)
-                out[f"upper_{level}"][rows] = np.where(missing, np.nan, upper * m)
+            # value is), without its per-row method labels: both levels in one call (what
+            # they share is worked out once), a slice of rows at a time (bounded memory)
+            for lo in range(0, rows.size, _CI_SLICE_ROWS):
+                at = rows[lo : lo + _CI_SLICE_ROWS]
+                x, n, m = num[at], den[at], mult[at]
+                with np.errstate(invalid="ignore", divide="ignore"):
+                    missing = np.isnan(x / n * m)
+                lower, upper = ci.wilson_ci(x, n, [CONFIDENCE[level] for level in levels])
+                for i, level in enumerate(levels):
+                    out[f"lower_{level}"][at] = np.where(missing, np.nan, lower[i] * m)
+                    out[f"upper_{level}"][at] = np.where(missing, np.nan, upper[i] * m)
             method[rows] = CI_METHODS.index("Wilson")
             continue
+        x, n, m = num[rows], den[rows], mult[rows]
         u, inverse = _unique_inverse(x)
         cis = ci.indicator_cis(u, np.ones_like(u), "rate", multiplier=1.0)
         n_eff = np.ones_like(x) if kind == "count" else n
@@ -326,10 +328,16 @@ def _significance_codes(
     every (level, comparator) pair of ``limits`` (level → lower, upper) and ``benches``
     (comparator → value); what the pairs share (polarity, missing limits) is worked out once."""
     has_polarity = polarity >= 0
-    # each row's state: 0 similar, 1 higher (lower limit above), 2 lower, 3 not compared;
-    # one table lookup by (polarity + 1, state) then gives the SIG_LABELS code
-    base = (np.where(has_polarity, polarity, -1).astype(np.int8) + 1) * np.int8(4)
-    bench_missing = {kind: np.isnan(bench) for kind, bench in benches.items()}
+    # each row's code is similar + higher × (its higher code − similar) + lower × (its lower
+    # code − similar), times "compared": higher and lower never both hold (reversed limits
+    # are refused) and "not compared" is code 0; a few passes over int8, no table lookup
+    table = _SIG_TABLE.reshape(4, 4)
+    row = np.where(has_polarity, polarity + 1, 0).astype(np.intp)  # take wants intp
+    similar = table[:, 0].take(row)
+    to_higher = (table[:, 1] - table[:, 0]).take(row)
+    to_lower = (table[:, 2] - table[:, 0]).take(row)
+    del row
+    bench_present = {kind: ~np.isnan(bench) for kind, bench in benches.items()}
     out = {}
     for level, (lower, upper) in limits.items():
         reversed_ = has_polarity & (lower > upper)
@@ -340,14 +348,14 @@ def _significance_codes(
             benchmark.compare_with_benchmark(
                 lower[rows], upper[rows], first_bench[rows], POLARITIES[0]
             )
-        limits_missing = np.isnan(lower) | np.isnan(upper)
+        limits_present = ~np.isnan(lower) & ~np.isnan(upper)
         for kind, bench in benches.items():
             with np.errstate(invalid="ignore"):
-                state = (lower > bench).view(np.int8)
-                state += 2 * (upper < bench).view(np.int8)
-            state[limits_missing | bench_missing[kind]] = 3
-            state += base
-            out[(level, kind)] = _SIG_TABLE[state]
+                code = (lower > bench).view(np.int8) * to_higher
+                code += (upper < bench).view(np.int8) * to_lower
+            code += similar
+            code *= (limits_present & bench_present[kind]).view(np.int8)
+            out[(level, kind)] = code
     return out
 
 
@@ -457,58 +465,99 @@ def _funnel_slice(
     outlier: np.ndarray,
 ) -> pd.DataFrame:
     """The funnels of ``rows`` (usable rows of one value type): z and outlier codes written
-    into ``typed`` (that type's rows of the same indicators), their summary returned."""
+    into ``typed`` (that type's rows of the same indicators), their summary returned.
+
+    What funnel_by does, on the codes: the rows are put in funnel order (indicator × period,
+    then area, as they already are within one indicator × period) by a radix sort of 16-bit
+    keys, so no key is hashed, factorised or sorted again; rows funnel_by would refuse go to
+    it, to be named.
+    """
     ftype = FUNNEL_TYPE[vtype_name]
+    n_periods, n_areas = len(k.period_labels), len(k.area_labels)
+    n_ip = len(k.ind_labels) * n_periods
+    ip_rows = k.ind[rows].astype(np.int64) * n_periods + k.period[rows]
+    by_funnel = np.argsort(ip_rows.astype(np.uint16) if n_ip <= 2**16 else ip_rows, kind="stable")
+    given, rows, ip_rows = rows, rows[by_funnel], ip_rows[by_funnel]
     n_, d_ = num[rows], den[rows]
+    new_funnel = np.r_[True, ip_rows[1:] != ip_rows[:-1]] if rows.size else np.ones(0, bool)
+    fid_all = np.cumsum(new_funnel) - 1
+    funnel_ip = ip_rows[new_funnel]
     if vtype_name == "rate":
-        g = pd.Series(k.ip[rows])
-        national = (
-            pd.Series(n_).groupby(g).transform("sum") / pd.Series(d_).groupby(g).transform("sum")
-        ).to_numpy()
-        d_ = d_ * national
-    frame = pd.DataFrame(
-        {
-            "indicator": k.ind[rows],
-            "period": k.period[rows],
-            "area_code": k.area[rows],
-            "numerator": n_,
-            "denominator": d_,
-        }
+        # expected = denominator × the national rate of the indicator × period
+        starts = np.flatnonzero(new_funnel)
+        national = _funnel_sums(fid_all, n_, starts) / _funnel_sums(fid_all, d_, starts)
+        d_ = d_ * national[fid_all]
+    o = funnel._options(
+        ftype,
+        options.funnel_limit,
+        options.sr_method,
+        options.trim,
+        options.funnel_adjust,
+        True,
+        1,
+        True,
     )
-    points, summary = funnel.funnel_by(
-        frame,
-        by=["indicator", "period"],
-        numerator="numerator",
-        denominator="denominator",
-        area="area_code",
-        data_type=ftype,
-        limit=options.funnel_limit,
-        sr_method=options.sr_method,
-        adjust=options.funnel_adjust,
-        trim=options.trim,
-        points_columns=["z", "outlier"],
+    with np.errstate(invalid="ignore"):
+        refused = np.isinf(n_) | np.isinf(d_) | (n_ < 0) | (d_ < 0)
+        if ftype == "PR":
+            refused |= n_ > d_
+    if refused.any():  # funnel_by names the offending rows, in the order given
+        back = np.argsort(by_funnel)
+        frame = pd.DataFrame(
+            {
+                "indicator": k.ind[given],
+                "period": k.period[given],
+                "area_code": k.area[given],
+                "numerator": n_[back],
+                "denominator": d_[back],
+            }
+        )
+        funnel.funnel_by(frame, by=["indicator", "period"], data_type=ftype)
+    fid, acode, n_u, d_u, bad_fid, bad_area = funnel._units(
+        fid_all, k.area[rows].astype(np.int64), n_areas, n_, d_
     )
-    # every row of this value type takes its (indicator, period, area) point, as a merge
+    bands, both_kinds = funnel._bands(o, ["z", "outlier"])
+    core = funnel._core(fid, len(funnel_ip), n_u, d_u, o, bands, both_kinds)
+    # every row of this value type takes its (indicator, period, area) unit, as a merge
     # would; keyed by the indicator × period pairs present, numbered in order, × area
-    pair_ip = k.ip[typed]
-    present = np.zeros(len(k.ind_labels) * len(k.period_labels), dtype=bool)
+    pair_ip = k.ind[typed].astype(np.int64) * n_periods + k.period[typed]
+    present = np.zeros(n_ip, dtype=bool)
     present[pair_ip] = True
     pair = np.cumsum(present) - 1
-    n_areas = len(k.area_labels)
-    point_ip = points["indicator"].to_numpy() * len(k.period_labels) + points["period"]
-    point_key = pair[point_ip.to_numpy()] * n_areas + points["group"].to_numpy()
+    unit_key = pair[funnel_ip][fid] * n_areas + acode
     row_key = pair[pair_ip] * n_areas + k.area[typed]
-    pos, hit = _find(point_key, row_key, int(present.sum()) * n_areas)
-    z[typed[hit]] = points["z"].to_numpy()[pos[hit]]
-    outlier[typed[hit]] = points["outlier"].cat.codes.to_numpy()[pos[hit]]
+    pos, hit = _find(unit_key, row_key, int(present.sum()) * n_areas)
+    z[typed[hit]] = core["points"]["z"][pos[hit]]
+    outlier[typed[hit]] = core["points"]["outlier"].codes[pos[hit]]
     area_labels = k.area_labels
-    return summary.assign(
-        indicator=pd.array(k.ind_labels[summary["indicator"].to_numpy()], dtype="str"),
-        period=pd.array(k.period_labels[summary["period"].to_numpy()], dtype="str"),
-        dropped=[tuple(area_labels[list(d)]) for d in summary["dropped"]],
-        funnel_type=ftype,
-        value_type=vtype_name,
+    dropped = [() for _ in funnel_ip]
+    for f in np.unique(bad_fid):
+        dropped[int(f)] = tuple(area_labels[bad_area[bad_fid == f]])
+    summary = pd.DataFrame(
+        {
+            "indicator": pd.array(k.ind_labels[funnel_ip // n_periods], dtype="str"),
+            "period": pd.array(k.period_labels[funnel_ip % n_periods], dtype="str"),
+            "phi": core["phi"],
+            "tau2": core["tau2"],
+            "adjusted": core["adjusted"],
+            "target": core["target"] * o["multiplier"],
+            "n": core["n"],
+            "n_outliers": core["n_outliers"],
+            "dropped": dropped,
+        }
     )
+    return summary.assign(funnel_type=ftype, value_type=vtype_name)
+
+
+def _funnel_sums(fid: np.ndarray, x: np.ndarray, starts: np.ndarray) -> np.ndarray:
+    """Each funnel's sum of x (rows in funnel order), to the bit as pandas' grouped sum gives
+    it: whole numbers whose magnitudes sum below 2**52 add exactly in any order, so they are
+    counted; anything else goes to pandas (Kahan-compensated, in row order)."""
+    with np.errstate(invalid="ignore"):
+        whole = np.abs(x).sum() < 2**52 and bool((x == np.floor(x)).all())
+    if whole:
+        return np.bincount(fid, weights=x, minlength=len(starts))
+    return pd.Series(x).groupby(fid, sort=False).sum().to_numpy()
 
 
 def _find(keys: np.ndarray, wanted: np.ndarray, n_keys: int) -> tuple[np.ndarray, np.ndarray]:

@@ -468,37 +468,15 @@ def _funnel_frame(
         by_values = {}
     n_funnels = int(fid_all.max()) + 1 if fid_all.size else 0
     area_codes, area_uniques = _codes(frame[area])
-
-    # Sum duplicate (funnel, area) rows, as FunnelPlotR's aggregate_func does.
-    key = fid_all * max(len(area_uniques), 1) + area_codes
-    if key.size > 1 and not np.all(key[1:] > key[:-1]):
-        order = np.argsort(key, kind="stable")
-        key, num, den = key[order], num[order], den[order]
-        if not np.all(key[1:] > key[:-1]):
-            starts = np.flatnonzero(np.r_[True, key[1:] != key[:-1]])
-            key = key[starts]
-            num = np.add.reduceat(num, starts)
-            den = np.add.reduceat(den, starts)
-    fid = key // max(len(area_uniques), 1)
-    acode = key % max(len(area_uniques), 1)
-
-    # FunnelPlotR drops units without a positive denominator; we name them.
-    bad = ~(den > 0) | np.isnan(num)
+    fid, acode, num, den, bad_fid, bad_acode = _units(
+        fid_all, area_codes, len(area_uniques), num, den
+    )
     dropped_by_funnel: dict[int, tuple[Any, ...]] = {}
-    if bad.any():
-        bad_fid, bad_area = fid[bad], area_uniques.take(acode[bad])
+    if bad_fid.size:
+        bad_area = area_uniques.take(bad_acode)
         for f in np.unique(bad_fid):
             dropped_by_funnel[int(f)] = tuple(bad_area[bad_fid == f])
-        keep = ~bad
-        fid, acode, num, den = fid[keep], acode[keep], num[keep], den[keep]
-
-    # the limit bands worked out: all of them, or those the chosen columns and outliers need
-    bands = ("95", "998")
-    if points_columns is not None:
-        bands = tuple(
-            b for b in bands if b == options["band"] or any(c.endswith(b) for c in points_columns)
-        )
-    both_kinds = points_columns is None or any("adjusted_" in c for c in points_columns)
+    bands, both_kinds = _bands(options, points_columns)
     core = _core(fid, n_funnels, num, den, options, bands, both_kinds)
 
     points: dict[str, Any] = {}
@@ -527,6 +505,48 @@ def _funnel_frame(
     )
     dropped_all = [a for f in range(n_funnels) for a in dropped_by_funnel.get(f, ())]
     return points_frame, summary, dropped_all
+
+
+def _units(
+    fid_all: np.ndarray, area_codes: np.ndarray, n_areas: int, num: np.ndarray, den: np.ndarray
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Units sorted by funnel and area, from rows keyed by funnel id and area code: funnel,
+    area, numerator and denominator of those kept, then funnel and area of those dropped.
+
+    Duplicate (funnel, area) rows are summed, as FunnelPlotR's aggregate_func does; units
+    without a positive denominator, or with a missing numerator, are dropped (FunnelPlotR drops
+    them silently; we name them). Rows already in key order are not sorted again.
+    """
+    width = max(n_areas, 1)
+    key = fid_all * width + area_codes
+    if key.size > 1 and not np.all(key[1:] > key[:-1]):
+        order = np.argsort(key, kind="stable")
+        key, num, den = key[order], num[order], den[order]
+        if not np.all(key[1:] > key[:-1]):
+            starts = np.flatnonzero(np.r_[True, key[1:] != key[:-1]])
+            key = key[starts]
+            num = np.add.reduceat(num, starts)
+            den = np.add.reduceat(den, starts)
+    fid, acode = key // width, key % width
+    bad = ~(den > 0) | np.isnan(num)
+    if not bad.any():
+        return fid, acode, num, den, fid[:0], acode[:0]
+    keep = ~bad
+    return fid[keep], acode[keep], num[keep], den[keep], fid[bad], acode[bad]
+
+
+def _bands(
+    options: dict[str, Any], points_columns: Sequence[str] | None
+) -> tuple[tuple[str, ...], bool]:
+    """The limit bands worked out (all, or those the chosen columns and outliers need), and
+    whether both kinds of limits (unadjusted and adjusted) are."""
+    bands = ("95", "998")
+    if points_columns is not None:
+        bands = tuple(
+            b for b in bands if b == options["band"] or any(c.endswith(b) for c in points_columns)
+        )
+    both_kinds = points_columns is None or any("adjusted_" in c for c in points_columns)
+    return bands, both_kinds
 
 
 # --------------------------------------------------------------------------- the statistics
