@@ -1161,7 +1161,7 @@ def analyse(dataset: Dataset, options: Options | None = None) -> Analysis:
         dtype=np.int8,
     )
     mult_i = _per_indicator(meta, k, "multiplier", np.nan).astype(float)
-    vtype, polarity, mult = vtype_i[k.ind], polarity_i[k.ind], mult_i[k.ind]
+    vtype, polarity = vtype_i[k.ind], polarity_i[k.ind]
 
     num = values["numerator"].to_numpy(dtype=float)
     den = values["denominator"].to_numpy(dtype=float)
@@ -1176,7 +1176,8 @@ def analyse(dataset: Dataset, options: Options | None = None) -> Analysis:
 
     def cis() -> tuple[dict[str, np.ndarray], np.ndarray]:
         supplied = {c: values[c].to_numpy(dtype=float) for c in limit_cols}
-        return _cis(num, den, vtype, mult, supplied)
+        # each row's multiplier lives only here: the catalogue holds one per indicator
+        return _cis(num, den, vtype, mult_i[k.ind], supplied)
 
     def comparators() -> tuple[pd.DataFrame, dict[str, np.ndarray]]:
         frame, cmp_value = _comparators(
@@ -1212,7 +1213,6 @@ def analyse(dataset: Dataset, options: Options | None = None) -> Analysis:
                 np.where(polarity >= 0, polarity, -1),
                 categories=pd.Index(list(POLARITIES), dtype="str"),
             ),
-            "multiplier": mult,
             "ci_method": _categorical(ci_method, CI_METHODS),
         }
         return columns
