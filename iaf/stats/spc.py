@@ -749,7 +749,7 @@ def _special_cause_code(
 # Codes into SPC_LABELS: 0 is common cause, odd codes are high / increasing, even low / decreasing.
 def _point_type_code(type_code: np.ndarray, direction: int) -> np.ndarray:
     """Polarity, applied last: index into POINT_TYPES (looked up per SPC_LABELS code)."""
-    return _point_type_table(direction)[type_code]
+    return _point_type_table(direction).take(type_code)  # take: twice as fast as indexing
 
 
 def _point_type_table(direction: int) -> np.ndarray:
@@ -831,7 +831,7 @@ def _segment_block(
         outside = (yt > upl) | (yt < lpl)
         close = ~outside & ((yt < nlpl) | (yt > nupl)) & ~missing
         rtm = np.sign(yt - mean)
-    side = np.nan_to_num(rtm, nan=0.0)
+    side = np.where(np.isnan(rtm), 0.0, rtm)  # rtm is a sign: no infinities to clip
 
     beyond_2sigma = close | outside if rules == "2023" else close
     trend = _rule_trend_t(yt)
