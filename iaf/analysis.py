@@ -650,6 +650,7 @@ def _spc(
                 fix_after_n_points=None,
                 screen_outliers=options.spc_screen_outliers,
                 rules=options.spc_rules,
+                columns=("mean", "lpl", "upl"),
             )
             mean[lo:hi], lpl[lo:hi], upl[lo:hi] = cols["mean"], cols["lpl"], cols["upl"]
             ptype[lo:hi] = cols["point_code"]

@@ -40,7 +40,7 @@ R Core Team. ``src/main/summary.c`` (``real_mean``: long double sum, then a corr
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from typing import Any, Literal
 
 import numpy as np
@@ -230,11 +230,14 @@ def _xmr_runs(
     fix_after_n_points: int | None,
     screen_outliers: bool,
     rules: str,
+    columns: Collection[str] | None = None,
 ) -> dict[str, np.ndarray]:
     """xmr's per-point arrays (``_compute_segments``' and ``point_code``, into POINT_TYPES) for
     checked values laid out as runs, one per series × rebase group in period order, starting
     at ``starts``. ``xmr`` works through here; so does a caller that holds its series as runs
-    already (the whole-dataset analysis), without a frame going in or twenty columns coming out.
+    already (the whole-dataset analysis), without a frame going in or twenty columns coming out,
+    and which may name the ``columns`` it reads of ``_compute_segments``' (``type_code`` comes
+    anyway).
     """
     cols = _compute_segments(
         y,
@@ -243,6 +246,7 @@ def _xmr_runs(
         fix_after_n_points=fix_after_n_points,
         screen_outliers=screen_outliers,
         rules=rules,
+        columns=columns,
     )
     cols["point_code"] = _point_type_code(cols["type_code"], IMPROVEMENT_DIRECTIONS[improvement])
     return cols
@@ -745,7 +749,7 @@ def _special_cause_code(
 # Codes into SPC_LABELS: 0 is common cause, odd codes are high / increasing, even low / decreasing.
 def _point_type_code(type_code: np.ndarray, direction: int) -> np.ndarray:
     """Polarity, applied last: index into POINT_TYPES (looked up per SPC_LABELS code)."""
-    return _point_type_table(direction)[type_code]
+    return _point_type_table(direction).take(type_code)  # take: twice as fast as indexing
 
 
 def _point_type_table(direction: int) -> np.ndarray:
@@ -781,17 +785,20 @@ def _compute_segments(
     screen_outliers: bool,
     rules: str,
     fast: bool = True,
+    columns: Collection[str] | None = None,
 ) -> dict[str, np.ndarray]:
-    """Per-point columns; groups of one length are stacked into one (points × groups) block."""
+    """Per-point columns; groups of one length are stacked into one (points × groups) block.
+    ``columns`` (``type_code`` comes anyway) limits those a full panel hands back."""
     options = (fix_after_n_points, screen_outliers, rules)
     if fast and len(lengths) and (lengths == lengths[0]).all():
         # every group has the same length (the usual full panel): the block is y reshaped and
-        # transposed, and its per-point columns transpose back
+        # transposed, and the per-point columns wanted transpose back
         length = int(lengths[0])
         res = _segment_block(np.ascontiguousarray(y.reshape(-1, length).T), *options)
         return {
             key: np.repeat(values, length) if values.ndim == 1 else values.T.reshape(-1)
             for key, values in res.items()
+            if columns is None or key in columns or key == "type_code"
         }
     n = len(y)
     out = {
@@ -824,7 +831,7 @@ def _segment_block(
         outside = (yt > upl) | (yt < lpl)
         close = ~outside & ((yt < nlpl) | (yt > nupl)) & ~missing
         rtm = np.sign(yt - mean)
-    side = np.nan_to_num(rtm, nan=0.0)
+    side = np.where(np.isnan(rtm), 0.0, rtm)  # rtm is a sign: no infinities to clip
 
     beyond_2sigma = close | outside if rules == "2023" else close
     trend = _rule_trend_t(yt)
