@@ -597,6 +597,12 @@ _SPC_SLICE_ROWS = 1_000_000
 SPC_LIMITS = ("mean", "lpl", "upl")
 
 
+def _constant_in_runs(a: np.ndarray, new_run: np.ndarray) -> bool:
+    """Whether ``a`` keeps one value (missing counts as one) down each run of rows."""
+    same = (a[1:] == a[:-1]) | (np.isnan(a[1:]) & np.isnan(a[:-1]))
+    return bool((same | new_run[1:]).all())
+
+
 def _per_series(k: _Keys, limits: tuple[np.ndarray, ...]) -> tuple[pd.DataFrame, np.ndarray]:
     """Per-row SPC ``limits`` (SPC_LIMITS order) kept once per series, with the row where each
     series starts; per row (each row its own "series") should any differ within a series."""
@@ -604,10 +610,7 @@ def _per_series(k: _Keys, limits: tuple[np.ndarray, ...]) -> tuple[pd.DataFrame,
     new_run[:1] = True
     np.not_equal(k.ind[1:], k.ind[:-1], out=new_run[1:])
     new_run[1:] |= k.area[1:] != k.area[:-1]
-    constant = all(
-        ((a[1:] == a[:-1]) | (np.isnan(a[1:]) & np.isnan(a[:-1])) | new_run[1:]).all()
-        for a in limits
-    )
+    constant = all(_constant_in_runs(a, new_run) for a in limits)
     starts = np.flatnonzero(new_run) if constant else np.arange(k.n)
     frame = pd.DataFrame({name: a[starts] for name, a in zip(SPC_LIMITS, limits, strict=True)})
     return frame, starts
@@ -615,8 +618,9 @@ def _per_series(k: _Keys, limits: tuple[np.ndarray, ...]) -> tuple[pd.DataFrame,
 
 def _spc(
     k: _Keys, period_end: np.ndarray, value: np.ndarray, polarity: np.ndarray, options: Options
-):
-    """XmR point types for every area × indicator series, one pass per polarity direction.
+) -> tuple[pd.DataFrame, np.ndarray, np.ndarray]:
+    """XmR for every area × indicator series: the mean and limits of each series with the row
+    where it starts (as ``_per_series`` gives them), and each row's point type code.
 
     Rows are sorted by indicator, area and period end, so each series is a run of rows: when
     every run's periods strictly rise, every value is finite or missing (what ``xmr`` checks)
@@ -624,8 +628,6 @@ def _spc(
     block of rows; otherwise each direction's rows go through ``xmr`` itself, which says what
     is wrong or sorts the rows.
     """
-    mean, lpl, upl = (np.full(k.n, np.nan) for _ in range(3))
-    ptype = np.full(k.n, -1, dtype=np.int8)
     series = k.series
     new_run = np.ones(k.n, dtype=bool)
     new_run[1:] = series[1:] != series[:-1]
@@ -636,25 +638,10 @@ def _spc(
         and bool((new_run[1:] | (period_end[1:] > period_end[:-1])).all())
         and bool((new_run[1:] | (polarity[1:] == polarity[:-1])).all())
     )
-    if runs_ok:
-        # a direction's rows are then whole runs, charted alone: each block of one polarity
-        # goes in slices of whole runs, read and written in place (no gather of the direction's
-        # rows), and the rule arrays (a dozen per point) take a slice's memory
-        for lo, hi in _spc_slices(new_run, polarity):
-            starts = np.flatnonzero(new_run[lo:hi])
-            cols = spc._xmr_runs(
-                value[lo:hi],
-                starts,
-                np.diff(np.r_[starts, hi - lo]),
-                IMPROVEMENT.get(POLARITIES[polarity[lo]], "neutral"),
-                fix_after_n_points=None,
-                screen_outliers=options.spc_screen_outliers,
-                rules=options.spc_rules,
-                columns=("mean", "lpl", "upl"),
-            )
-            mean[lo:hi], lpl[lo:hi], upl[lo:hi] = cols["mean"], cols["lpl"], cols["upl"]
-            ptype[lo:hi] = cols["point_code"]
-        return mean, lpl, upl, ptype
+    if runs_ok and (done := _spc_runs(new_run, value, polarity, options)) is not None:
+        return done
+    mean, lpl, upl = (np.full(k.n, np.nan) for _ in range(3))
+    ptype = np.full(k.n, -1, dtype=np.int8)
     present = np.bincount(polarity[polarity >= 0], minlength=len(POLARITIES))
     for code in np.flatnonzero(present):  # np.unique would hash 7M codes for three values
         rows = np.flatnonzero(polarity == code)
@@ -675,7 +662,40 @@ def _spc(
         lpl[rows] = pts["lpl"].to_numpy()
         upl[rows] = pts["upl"].to_numpy()
         ptype[rows] = pts["point_type"].cat.codes.to_numpy()
-    return mean, lpl, upl, ptype
+    return (*_per_series(k, (mean, lpl, upl)), ptype)
+
+
+def _spc_runs(
+    new_run: np.ndarray, value: np.ndarray, polarity: np.ndarray, options: Options
+) -> tuple[pd.DataFrame, np.ndarray, np.ndarray] | None:
+    """_spc's fast route, for runs checked as it says: each run's limits kept once as they
+    come (no per-row arrays of them), or None should a run have two sets (then the ``xmr``
+    route answers). Runs without a polarity get missing limits and no point type."""
+    starts_all = np.flatnonzero(new_run)
+    limits = np.full((len(SPC_LIMITS), len(starts_all)), np.nan)
+    ptype = np.full(len(value), -1, dtype=np.int8)
+    # a direction's rows are whole runs, charted alone: each block of one polarity goes in
+    # slices of whole runs, read in place, and the rule arrays (a dozen per point) take a
+    # slice's memory
+    for lo, hi in _spc_slices(new_run, polarity):
+        starts = np.flatnonzero(new_run[lo:hi])
+        cols = spc._xmr_runs(
+            value[lo:hi],
+            starts,
+            np.diff(np.r_[starts, hi - lo]),
+            IMPROVEMENT.get(POLARITIES[polarity[lo]], "neutral"),
+            fix_after_n_points=None,
+            screen_outliers=options.spc_screen_outliers,
+            rules=options.spc_rules,
+            columns=SPC_LIMITS,
+        )
+        first = np.searchsorted(starts_all, lo)
+        for i, name in enumerate(SPC_LIMITS):
+            if not _constant_in_runs(cols[name], new_run[lo:hi]):
+                return None
+            limits[i, first : first + len(starts)] = cols[name][starts]
+        ptype[lo:hi] = cols["point_code"]
+    return pd.DataFrame(dict(zip(SPC_LIMITS, limits, strict=True))), starts_all, ptype
 
 
 def _spc_slices(new_run: np.ndarray, polarity: np.ndarray) -> list[tuple[int, int]]:
@@ -1231,10 +1251,6 @@ def analyse(dataset: Dataset, options: Options | None = None) -> Analysis:
             _indicator_slices(ind_bounds, np.diff(ind_bounds), _QUINTILE_SLICE_ROWS),
         )
 
-    def spc_stage() -> tuple[pd.DataFrame, np.ndarray, np.ndarray]:
-        mean, lpl, upl, point_type = _spc(k, period_end, value, polarity, options)
-        return (*_per_series(k, (mean, lpl, upl)), point_type)
-
     # listed in the order to start them when a thread is free: longest chains first
     done = _run_stages(
         {
@@ -1242,7 +1258,7 @@ def analyse(dataset: Dataset, options: Options | None = None) -> Analysis:
             "comparators": (comparators, ()),
             "base_columns": (base_columns, ("cis",)),
             "trends": (trends, ("base_columns",)),
-            "spc": (spc_stage, ()),
+            "spc": (lambda: _spc(k, period_end, value, polarity, options), ()),
             "funnels": (lambda: _funnels(k, num, den, vtype, live, options), ()),
             "significance": (significance, ("cis", "comparators")),
             "quintiles": (quintiles, ()),
