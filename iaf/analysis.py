@@ -1048,40 +1048,96 @@ def _comparators(
     each row's comparator value."""
     frames, per_row = [], {}
     n_ip = len(k.ind_labels) * len(k.period_labels)
-    # the live rows' counts, chosen and paired once for the three comparators
-    live_rows = None if live.all() else np.flatnonzero(live)
-
-    def of_live(a: np.ndarray) -> np.ndarray:
-        return a if live_rows is None else a[live_rows]
-
-    live_num, live_den = (of_live(a) for a in _paired_counts(num, den))
-    live_value = of_live(value)
-    ip = k.ip
+    # Rows are summed once into cells (an area's region and STP × indicator × period), and
+    # each comparator's groups are sums of cells. Whole numbers whose magnitudes sum below
+    # 2**52 add exactly in any order, which is what lets counting (np.bincount) stand in for
+    # pandas' Kahan-compensated sums; groups holding anything else are summed by pandas, on
+    # their rows in row order, for its bits.
+    codes = {kind: groups[kind][0] for kind in ("region", "stp")}
+    n_stp = len(groups["stp"][1])
+    combo_of_area = np.zeros(len(k.area_labels), dtype=np.int64)
+    combo_of_area[k.area] = codes["region"].astype(np.int64) * n_stp + codes["stp"]
+    combos, combo_of_area = np.unique(combo_of_area, return_inverse=True)
+    n_cells = len(combos) * n_ip
+    cell_all = combo_of_area[k.area] * n_ip + k.ip
+    cell = np.where(live, cell_all, n_cells)  # rows left out: one more cell, the last
+    paired = ~np.isnan(num) & ~np.isnan(den)  # only pairs of counts are summed
+    first_row = np.full(n_cells + 1, k.n, dtype=np.int64)
+    np.minimum.at(first_row, cell, np.arange(k.n))
+    cell_sums, inexact = {}, {}
+    for name, x in (("num", num), ("den", den), ("value", value)):
+        has = ~np.isnan(x) if name == "value" else paired
+        w = np.where(has, x, 0.0)
+        cell_sums[name] = np.bincount(cell, weights=w, minlength=n_cells + 1)[:-1]
+        odd = np.ones(n_cells + 1, dtype=bool)
+        if np.abs(w).sum() < 2**52:
+            odd[:] = False
+            odd[cell[w != np.floor(w)]] = True
+        inexact[name] = odd[:-1]
+        if name == "value":
+            cell_sums["count"] = np.bincount(cell, weights=has, minlength=n_cells + 1)[:-1]
+    cell_ip = np.arange(n_cells) % n_ip
+    cell_combo = np.arange(n_cells) // n_ip
     for kind in ("england", "region", "stp"):
         if kind == "england":
-            gcode, glabels = np.zeros(k.n, dtype=np.int64), np.array(["England"], dtype=object)
-            rows_ok = live
+            glabels = np.array(["England"], dtype=object)
+            of_combo = np.zeros(len(combos), dtype=np.int64)
         else:
-            gcode, glabels = groups[kind]
-            nonblank = glabels != ""
-            if not nonblank[gcode].any():
-                per_row[kind] = np.full(k.n, np.nan)
-                continue
-            rows_ok = live & nonblank[gcode]
-        gid = gcode.astype(np.int64) * n_ip + ip
-        if kind == "england" or nonblank.all():  # rows_ok is live
-            agg = _grouped_sums(of_live(gid), live_num, live_den, live_value)
-        else:
-            agg = _group_sums(gid, rows_ok, num, den, value)
-        gids = agg.index.to_numpy()
+            glabels = groups[kind][1]
+            of_combo = combos // n_stp if kind == "region" else combos % n_stp
+        nonblank = glabels != ""
+        if kind != "england" and not nonblank[groups[kind][0]].any():
+            per_row[kind] = np.full(k.n, np.nan)
+            continue
+        n_groups = len(glabels) * n_ip
+        group = np.where(
+            nonblank[of_combo][cell_combo], of_combo[cell_combo] * n_ip + cell_ip, n_groups
+        )
+        first = np.full(n_groups + 1, k.n, dtype=np.int64)
+        np.minimum.at(first, group, first_row[:-1])
+        gids = np.flatnonzero(first[:-1] < k.n)
+        gids = gids[np.argsort(first[gids], kind="stable")]  # in order of first appearance
         ind = gids % n_ip // len(k.period_labels)
+        sums = {
+            name: np.bincount(group, weights=v, minlength=n_groups + 1)
+            for name, v in cell_sums.items()
+        }
+        odd = {name: np.zeros(n_groups + 1, dtype=bool) for name in inexact}
+        for name in inexact:
+            odd[name][group[inexact[name]]] = True
+        counted = np.zeros(n_groups + 1, dtype=bool)
+        counted[gids] = vtype[ind] >= 0
+        # the mean is read only where the counts are not (_comparator_value)
+        averaged_odd = odd["value"] & ~(counted & (sums["den"] > 0) & ~odd["den"])
+        redo = odd["num"] | odd["den"] | averaged_odd
+        redo[-1] = False
+        mean = np.full(n_groups + 1, np.nan)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            mean[:] = sums["value"] / sums["count"]
+        if redo.any():
+            rows = np.flatnonzero(redo[np.r_[group, n_groups]][cell])
+            kahan = _grouped_sums(
+                np.r_[group, n_groups][cell[rows]],
+                *_paired_counts(num[rows], den[rows]),
+                value[rows],
+            )
+            at = kahan.index.to_numpy()
+            sums["num"][at] = kahan["num"].to_numpy()
+            sums["den"][at] = kahan["den"].to_numpy()
+            mean[at] = kahan["mean_value"].to_numpy()
+        agg = pd.DataFrame(
+            {
+                "num": sums["num"][gids],
+                "den": sums["den"][gids],
+                "mean_value": mean[gids],
+                "n_areas": sums["count"][gids].astype(np.int64),
+            }
+        )
         value_g = _comparator_value(agg, vtype[ind], mult[ind])
-        dense = np.full((len(glabels)) * n_ip, np.nan)
+        dense = np.full(n_groups + 1, np.nan)
         dense[gids] = value_g
-        row_value = dense[gid]
-        if kind != "england":
-            row_value = np.where(nonblank[gcode], row_value, np.nan)
-        per_row[kind] = row_value
+        # every row takes its group's value, a suppressed one too; blank groups have none
+        per_row[kind] = dense[np.r_[group, n_groups]][cell_all]
         columns = {
             "indicator": pd.array(k.ind_labels[ind], dtype="str"),
             "period": pd.array(k.period_labels[gids % len(k.period_labels)], dtype="str"),

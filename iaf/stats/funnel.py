@@ -519,6 +519,7 @@ def _units(
     """
     width = max(n_areas, 1)
     key = fid_all * width + area_codes
+    fid, acode = fid_all, area_codes
     if key.size > 1 and not np.all(key[1:] > key[:-1]):
         order = np.argsort(key, kind="stable")
         key, num, den = key[order], num[order], den[order]
@@ -527,7 +528,7 @@ def _units(
             key = key[starts]
             num = np.add.reduceat(num, starts)
             den = np.add.reduceat(den, starts)
-    fid, acode = key // width, key % width
+        fid, acode = key // width, key % width
     bad = ~(den > 0) | np.isnan(num)
     if not bad.any():
         return fid, acode, num, den, fid[:0], acode[:0]
