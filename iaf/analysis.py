@@ -12,6 +12,7 @@ import os
 from collections.abc import Callable
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
+from functools import cached_property
 from itertools import pairwise
 from typing import Any
 
@@ -930,9 +931,9 @@ class _Keys:
     def n(self) -> int:
         return len(self.ind)
 
-    @property
+    @cached_property
     def ip(self) -> np.ndarray:
-        """indicator × period."""
+        """indicator × period (worked out once: several stages read it)."""
         return self.ind * len(self.period_labels) + self.period
 
     @property
@@ -1247,7 +1248,6 @@ def analyse(dataset: Dataset, options: Options | None = None) -> Analysis:
     period_end = values["period_end"].to_numpy()
     limit_cols = ("lower_95", "upper_95", "lower_998", "upper_998")
     areas = dataset.areas
-    groups = {kind: _area_attrs(areas, k, kind) for kind in ("region", "stp")}
     prefixes = {"england": "", "region": "region_", "stp": "stp_", "peers": "peers_"}
     sig_labels = list(SIG_LABELS)
 
@@ -1256,7 +1256,10 @@ def analyse(dataset: Dataset, options: Options | None = None) -> Analysis:
         # each row's multiplier lives only here: the catalogue holds one per indicator
         return _cis(num, den, vtype, mult_i[k.ind], supplied)
 
-    def comparators() -> tuple[pd.DataFrame, dict[str, np.ndarray]]:
+    def area_groups() -> dict[str, tuple[np.ndarray, np.ndarray]]:
+        return {kind: _area_attrs(areas, k, kind) for kind in ("region", "stp")}
+
+    def comparators(groups) -> tuple[pd.DataFrame, dict[str, np.ndarray]]:
         frame, cmp_value = _comparators(
             k, live, num, den, value, vtype_i, mult_i, groups, vtype_names
         )
@@ -1311,7 +1314,8 @@ def analyse(dataset: Dataset, options: Options | None = None) -> Analysis:
     done = _run_stages(
         {
             "cis": (cis, ()),
-            "comparators": (comparators, ()),
+            "groups": (area_groups, ()),
+            "comparators": (comparators, ("groups",)),
             "base_columns": (base_columns, ("cis",)),
             "trends": (trends, ("base_columns",)),
             "spc": (lambda: _spc(k, period_end, value, polarity, options), ()),
@@ -1327,6 +1331,7 @@ def analyse(dataset: Dataset, options: Options | None = None) -> Analysis:
     funnel_z, outlier, fsummary = done["funnels"]
     spc_limits, series_starts, spc_type = done["spc"]
     columns = done["base_columns"]
+    groups = done["groups"]
     columns |= {
         "region": _categorical(*groups["region"]),
         "stp": _categorical(*groups["stp"]),
