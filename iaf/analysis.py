@@ -149,7 +149,9 @@ def _ranked(column: pd.Series) -> tuple[np.ndarray, np.ndarray]:
         labels = np.r_[labels, "nan"].astype(object)
         codes = np.where(codes < 0, len(labels) - 1, codes)
     order = np.argsort(labels, kind="stable")
-    rank = np.empty(len(labels), dtype=np.int32)  # 4 bytes a row: the codes live all along
+    if (order == np.arange(len(labels))).all():  # already in sort order: the codes are ranks
+        return codes.astype(np.int32), labels  # 4 bytes a row: the codes live all along
+    rank = np.empty(len(labels), dtype=np.int32)
     rank[order] = np.arange(len(labels), dtype=np.int32)
     return rank[codes], labels[order]
 
