@@ -286,12 +286,17 @@ def altair_chart(chart, **kwargs):
 
 
 def download_chart(chart, name: str, *, key: str) -> None:
+    """PNG and SVG downloads of ``chart`` (or of what a zero-argument callable builds, only
+    when a download is asked for)."""
     from iaf import exports
+
+    def built():
+        return chart() if callable(chart) else chart
 
     c1, c2 = st.columns(2)
     c1.download_button(
         "Chart as PNG",
-        data=lambda: exports.chart_png(chart),
+        data=lambda: exports.chart_png(built()),
         file_name=f"{name}.png",
         mime="image/png",
         key=f"{key}_png",
@@ -300,7 +305,7 @@ def download_chart(chart, name: str, *, key: str) -> None:
     )
     c2.download_button(
         "Chart as SVG",
-        data=lambda: exports.chart_svg(chart),
+        data=lambda: exports.chart_svg(built()),
         file_name=f"{name}.svg",
         mime="image/svg+xml",
         key=f"{key}_svg",

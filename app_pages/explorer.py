@@ -89,37 +89,44 @@ if tab_funnel.open:
                 if fv["adjusted"]
                 else f"no overdispersion adjustment ({phi})"
             )
-            chart = charts.funnel_chart(
-                fv["points"],
-                fv["limits"],
-                indicator=ind,
-                target=fv["target"],
-                finding=fv["finding"],
-                period=period,
-                comparator_note="target = the CCG's combined value"
+            funnel_args = {
+                "indicator": ind,
+                "target": fv["target"],
+                "finding": fv["finding"],
+                "period": period,
+                "comparator_note": "target = the CCG's combined value"
                 if parent
                 else "target = England value",
-                adjusted_note=adj,
-                selected=focus or None,
-                source=ui.source_label(),
-                x_title=fv["x_title"],
-            )
+                "adjusted_note": adj,
+                "selected": focus or None,
+                "source": ui.source_label(),
+                "x_title": fv["x_title"],
+            }
+            # The finding is the chart's headline; the live chart's own description stays the
+            # same from one indicator to the next (see charts.funnel_chart's ``live``).
             st.caption(
-                f"Limits: 95% (dashed) and 99.8% (solid); {adj}. Click a point to open that "
-                "area's profile."
+                f"{ui.md_text(fv['finding'])} Limits: 95% (dashed) and 99.8% (solid). Click a "
+                "point to open that area's profile."
             )
+            # Always one element here, so the chart keeps its place (and its Vega view).
+            notes = st.container()
             if fv["n_under_one"]:
-                st.warning(
+                notes.warning(
                     f"{fv['n_under_one']:,} of {len(fv['points']):,} areas expect fewer than one "
                     "event in this period: too few to judge, so their flags reflect small numbers "
                     "more than performance.",
                     icon=":material/warning:",
                 )
-            event = ui.altair_chart(chart, on_select="rerun", key="funnel")
+            live = charts.funnel_chart(fv["points"], fv["limits"], live=True, **funnel_args)
+            event = ui.altair_chart(live, on_select="rerun", key="funnel")
             picked = event["selection"].get("pick") if event else None
             if picked:
                 ui.go("app_pages/profile.py", area=picked[0]["area_code"])
-            ui.download_chart(chart, f"funnel_{code}_{period}", key="funnel_dl")
+            ui.download_chart(
+                lambda: charts.funnel_chart(fv["points"], fv["limits"], **funnel_args),
+                f"funnel_{code}_{period}",
+                key="funnel_dl",
+            )
 if tab_bars.open or tab_map.open or tab_table.open:
     ranked = ui.get_view(
         "ranked_view", indicator=code, period=period, comparator=comparator, parent=parent

@@ -83,6 +83,9 @@ def test_explorer_shows_one_ccgs_practices(practices) -> None:
     shown = funnel_points(at)
     assert shown and shown <= members and shown < everyone
     # Charts say what their numbers are: practices, not CCGs (the dataset here is synthetic).
-    assert "fictional GP practices" in at.get("vega_lite_chart")[0].proto.spec
+    # (The live funnel plot's subtitle comes with its data, in the funnel_meta dataset.)
+    chart = at.get("vega_lite_chart")[0].proto
+    meta = next(d for d in chart.datasets if d.name == "funnel_meta")
+    assert "fictional GP practices" in pa.ipc.open_stream(meta.data.data).read_pandas()["sub3"][0]
     # The link to this view keeps the CCG, so a pasted link opens the same practices.
     assert any(f"ccg={code}" in c.value for c in at.code), [c.value for c in at.code]

@@ -650,3 +650,59 @@ def test_iaf_charts_does_not_import_streamlit():
     code = "import sys, iaf.charts, iaf.exports; print('streamlit' in sys.modules)"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "False"
+
+
+# ── The live funnel: one spec for every indicator, so the browser swaps data in place ──────
+def live_funnel(indicator, period: str, shift: float = 0.0) -> alt.TopLevelMixin:
+    points, limits = funnel_frames()
+    return charts.funnel_chart(
+        points.assign(value=points["value"] + shift),
+        limits,
+        indicator=indicator,
+        target=74.0 + shift,
+        finding=FINDING,
+        period=period,
+        comparator_note="England 74.0%",
+        adjusted_note="Limits not adjusted for overdispersion.",
+        live=True,
+    )
+
+
+def test_live_funnel_spec_is_the_same_for_other_indicators_and_periods():
+    """Streamlit re-creates the Vega view only when the spec (datasets aside) changes."""
+    a = live_funnel(HIGHER, "2016/17 Q3").to_dict(validate=False)
+    b = live_funnel(LOWER, "2019/20", shift=-50).to_dict(validate=False)
+    meta_a, meta_b = a.pop("datasets"), b.pop("datasets")
+    names = {n: f"d{i}" for i, n in enumerate(meta_a)} | {n: f"d{i}" for i, n in enumerate(meta_b)}
+    text = [json.dumps(s, sort_keys=True) for s in (a, b)]
+    for old, new in names.items():
+        text = [t.replace(old, new) for t in text]
+    assert text[0] == text[1]
+    assert meta_a["funnel_meta"] != meta_b["funnel_meta"]
+
+
+@pytest.mark.parametrize("indicator", [HIGHER, LOWER], ids=["higher", "lower"])
+def test_live_funnel_draws_its_titles_range_and_centre_line_from_its_data(indicator):
+    spec = live_funnel(indicator, "2016/17 Q3").to_dict(validate=False)
+    graph = vlc.vegalite_to_scenegraph(spec)
+    drawn = " ".join(
+        str(item["text"])
+        for d in walk(graph)
+        if d.get("marktype") == "text"
+        for item in d.get("items", [])
+        if item.get("text")
+    )
+    assert f"{indicator.code}" in drawn and indicator.polarity_words in drawn
+    assert "Funnel plot of 6 areas, 2016/17 Q3" in drawn
+    assert f"({indicator.unit})" in drawn  # the y axis title
+    assert "Denominator (size of area)" in drawn
+    rules = scenegraph_items(spec, "rule")
+    assert rules, "the centre line is drawn"
+
+
+def test_live_funnel_tooltip_gives_the_value_with_its_unit():
+    spec = live_funnel(LOWER, "2016/17 Q3").to_dict(validate=False)
+    rows = next(
+        v for k, v in spec["datasets"].items() if k != "funnel_meta" and "value_text" in v[0]
+    )
+    assert rows[0]["value_text"] == f"60.0 {LOWER.unit}"
