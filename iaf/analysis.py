@@ -194,12 +194,19 @@ def _cis(
     vtype: np.ndarray,
     mult: np.ndarray,
     limits: dict[str, np.ndarray],
+    ind: np.ndarray | None = None,
 ) -> tuple[dict[str, np.ndarray], np.ndarray]:
     """Supplied limits kept, missing ones computed by the Fingertips method (codes of CI_METHODS).
 
     Poisson limits depend on the count alone, so they are computed once per distinct count
-    and divided by each row's denominator afterwards, in PHE's order (limit / n × multiplier).
+    (of a slice of rows) and divided by each row's denominator afterwards, in PHE's order
+    (limit / n × multiplier). ``mult`` is each row's multiplier, or with ``ind`` (each row's
+    indicator code) each indicator's, so no per-row copy of it is made.
     """
+
+    def mult_of(at: np.ndarray) -> np.ndarray:
+        return mult[at] if ind is None else mult[ind[at]]
+
     out = {k: v.copy() for k, v in limits.items()}
     method = np.zeros(len(num), dtype=np.int8)
     supplied = ~np.isnan(limits["lower_95"]) & ~np.isnan(limits["upper_95"])
@@ -219,7 +226,7 @@ def _cis(
             # they share is worked out once), a slice of rows at a time (bounded memory)
             for lo in range(0, rows.size, _CI_SLICE_ROWS):
                 at = rows[lo : lo + _CI_SLICE_ROWS]
-                x, n, m = num[at], den[at], mult[at]
+                x, n, m = num[at], den[at], mult_of(at)
                 with np.errstate(invalid="ignore", divide="ignore"):
                     missing = np.isnan(x / n * m)
                 lower, upper = ci.wilson_ci(x, n, [CONFIDENCE[level] for level in levels])
@@ -228,17 +235,23 @@ def _cis(
                     out[f"upper_{level}"][at] = np.where(missing, np.nan, upper[i] * m)
             method[rows] = CI_METHODS.index("Wilson")
             continue
-        x, n, m = num[rows], den[rows], mult[rows]
-        u, inverse = _unique_inverse(x)
-        cis = ci.indicator_cis(u, np.ones_like(u), "rate", multiplier=1.0)
-        n_eff = np.ones_like(x) if kind == "count" else n
-        with np.errstate(invalid="ignore", divide="ignore"):
-            value = x / n_eff * m
-            for col in out:
-                lim = cis[col].to_numpy()[inverse] / n_eff * m
-                out[col][rows] = np.where(np.isnan(value), np.nan, lim)
-        exact = np.where(u < ci.EXACT_BELOW, CI_METHODS.index("Exact"), CI_METHODS.index("Byars"))
-        method[rows] = exact.astype(np.int8)[inverse]
+        # a slice of rows at a time (bounded memory); each count's limits are the same
+        # whichever slice works them out
+        for lo in range(0, rows.size, _CI_SLICE_ROWS):
+            at = rows[lo : lo + _CI_SLICE_ROWS]
+            x, n, m = num[at], den[at], mult_of(at)
+            u, inverse = _unique_inverse(x)
+            cis = ci.indicator_cis(u, np.ones_like(u), "rate", multiplier=1.0)
+            n_eff = np.ones_like(x) if kind == "count" else n
+            with np.errstate(invalid="ignore", divide="ignore"):
+                value = x / n_eff * m
+                for col in out:
+                    lim = cis[col].to_numpy()[inverse] / n_eff * m
+                    out[col][at] = np.where(np.isnan(value), np.nan, lim)
+            exact = np.where(
+                u < ci.EXACT_BELOW, CI_METHODS.index("Exact"), CI_METHODS.index("Byars")
+            )
+            method[at] = exact.astype(np.int8)[inverse]
     return out, method
 
 
@@ -1255,8 +1268,7 @@ def analyse(dataset: Dataset, options: Options | None = None) -> Analysis:
 
     def cis() -> tuple[dict[str, np.ndarray], np.ndarray]:
         supplied = {c: values[c].to_numpy(dtype=float) for c in limit_cols}
-        # each row's multiplier lives only here: the catalogue holds one per indicator
-        return _cis(num, den, vtype, mult_i[k.ind], supplied)
+        return _cis(num, den, vtype, mult_i, supplied, ind=k.ind)
 
     def area_groups() -> dict[str, tuple[np.ndarray, np.ndarray]]:
         return {kind: _area_attrs(areas, k, kind) for kind in ("region", "stp")}
@@ -1312,18 +1324,20 @@ def analyse(dataset: Dataset, options: Options | None = None) -> Analysis:
             _indicator_slices(ind_bounds, np.diff(ind_bounds), _QUINTILE_SLICE_ROWS),
         )
 
-    # listed in the order to start them when a thread is free: longest chains first
+    # listed in the order to start them when a thread is free: the stages that need most
+    # working memory first, while little of the results is held yet, and the two threads'
+    # shares of the work about even
     done = _run_stages(
         {
             "cis": (cis, ()),
             "groups": (area_groups, ()),
             "comparators": (comparators, ("groups",)),
+            "funnels": (lambda: _funnels(k, num, den, vtype, live, options), ()),
+            "spc": (lambda: _spc(k, period_end, value, polarity, options), ()),
             "base_columns": (base_columns, ("cis",)),
             "trends": (trends, ("base_columns",)),
-            "spc": (lambda: _spc(k, period_end, value, polarity, options), ()),
-            "funnels": (lambda: _funnels(k, num, den, vtype, live, options), ()),
-            "significance": (significance, ("cis", "comparators")),
             "quintiles": (quintiles, ()),
+            "significance": (significance, ("cis", "comparators")),
             "periods": (lambda: _period_table(dataset.values), ()),
         },
         _workers(),
