@@ -280,49 +280,21 @@ def funnel_chart(
     y_scale = alt.Scale(domain=_funnel_domain(points, limits, target, indicator), nice=True)
     x = alt.X("denominator:Q", title=x_title, scale=alt.Scale(zero=False))
 
-    bands = (
-        alt.Chart(_limit_lines(limits))
-        .mark_line(clip=True, color=FUNNEL_LINES["colour"], strokeWidth=1.5)
-        .encode(
-            x=x,
-            y=alt.Y("limit_value:Q", scale=y_scale, title=_axis_title(indicator)),
-            detail=alt.Detail("limit:N"),
-            strokeDash=alt.StrokeDash(
-                "band:N",
-                title="Control limits",
-                scale=alt.Scale(
-                    domain=["95% limits", "99.8% limits"],
-                    range=[FUNNEL_LINES["95% limits"], FUNNEL_LINES["99.8% limits"]],
-                ),
-            ),
-        )
+    bands = _funnel_bands(
+        limits, x, alt.Y("limit_value:Q", scale=y_scale, title=_axis_title(indicator))
     )
     centre = (
         alt.Chart(pd.DataFrame({"target": [float(target)]}))
         .mark_rule(color=FUNNEL_LINES["target"], strokeWidth=2)
         .encode(y=alt.Y("target:Q", scale=y_scale), tooltip=[alt.Tooltip("target:Q", format=fmt)])
     )
-    pick = alt.selection_point(name="pick", fields=["area_code"], on="click")
     base = alt.Chart(shown)
-    dots = (
-        base.mark_point(filled=True, size=110, strokeWidth=1)
-        .encode(
-            x=x,
-            y=alt.Y("value:Q", scale=y_scale),
-            color=_colour(judged, "judgement", FUNNEL, "Funnel plot"),
-            shape=_shape(judged, "judgement", FUNNEL),
-            stroke=alt.StrokeValue(TEXT),
-            opacity=_opacity_by(pick, 0.95, 0.35),
-            tooltip=[
-                alt.Tooltip("area_name:N", title="Area"),
-                alt.Tooltip("area_code:N", title="Code"),
-                alt.Tooltip("value:Q", title=f"Value ({indicator.unit})", format=fmt),
-                alt.Tooltip("denominator:Q", title="Denominator", format=",.0f"),
-                alt.Tooltip("z:Q", title="z-score", format=".2f"),
-                alt.Tooltip("judgement_label:N", title="Funnel plot"),
-            ],
-        )
-        .add_params(pick)
+    dots = _funnel_dots(
+        base,
+        judged,
+        x,
+        y_scale,
+        alt.Tooltip("value:Q", title=f"Value ({indicator.unit})", format=fmt),
     )
     layers: list[alt.Chart] = [bands, centre, dots, *_highlight(base, selected, "value", y_scale)]
     n = len(points)
@@ -334,6 +306,55 @@ def funnel_chart(
     ]
     chart = alt.layer(*layers).properties(title=_title(indicator, subtitle), width=640, height=460)
     return _finish(chart, finding)
+
+
+def _funnel_bands(limits: pd.DataFrame, x: alt.X, y: alt.Y) -> alt.Chart:
+    """The funnel's 95% (dashed) and 99.8% (solid) limit lines."""
+    return (
+        alt.Chart(_limit_lines(limits))
+        .mark_line(clip=True, color=FUNNEL_LINES["colour"], strokeWidth=1.5)
+        .encode(
+            x=x,
+            y=y,
+            detail=alt.Detail("limit:N"),
+            strokeDash=alt.StrokeDash(
+                "band:N",
+                title="Control limits",
+                scale=alt.Scale(
+                    domain=["95% limits", "99.8% limits"],
+                    range=[FUNNEL_LINES["95% limits"], FUNNEL_LINES["99.8% limits"]],
+                ),
+            ),
+        )
+    )
+
+
+def _funnel_dots(
+    base: alt.Chart, keyed: pd.DataFrame, x: alt.X, y_scale: alt.Scale, value: alt.Tooltip
+) -> alt.Chart:
+    """The funnel's points, coloured and shaped by judgement (the legend lists ``keyed``'s),
+    with the ``pick`` click selection; ``value`` is the tooltip's value line."""
+    pick = alt.selection_point(name="pick", fields=["area_code"], on="click")
+    return (
+        base.mark_point(filled=True, size=110, strokeWidth=1)
+        .encode(
+            x=x,
+            y=alt.Y("value:Q", scale=y_scale),
+            color=_colour(keyed, "judgement", FUNNEL, "Funnel plot"),
+            shape=_shape(keyed, "judgement", FUNNEL),
+            stroke=alt.StrokeValue(TEXT),
+            opacity=_opacity_by(pick, 0.95, 0.35),
+            tooltip=[
+                alt.Tooltip("area_name:N", title="Area"),
+                alt.Tooltip("area_code:N", title="Code"),
+                value,
+                alt.Tooltip("denominator:Q", title="Denominator", format=",.0f"),
+                alt.Tooltip("z:Q", title="z-score", format=".2f"),
+                alt.Tooltip("judgement_label:N", title="Funnel plot"),
+            ],
+        )
+        .add_params(pick)
+    )
 
 
 _FUNNEL_META = "funnel_meta"
@@ -415,22 +436,10 @@ def _live_funnel(
     x = alt.X(
         "denominator:Q", axis={"title": _meta("x_title").to_dict()}, scale=alt.Scale(zero=False)
     )
-    bands = (
-        alt.Chart(_limit_lines(limits))
-        .mark_line(clip=True, color=FUNNEL_LINES["colour"], strokeWidth=1.5)
-        .encode(
-            x=x,
-            y=alt.Y("limit_value:Q", scale=y_scale, axis={"title": _meta("y_title").to_dict()}),
-            detail=alt.Detail("limit:N"),
-            strokeDash=alt.StrokeDash(
-                "band:N",
-                title="Control limits",
-                scale=alt.Scale(
-                    domain=["95% limits", "99.8% limits"],
-                    range=[FUNNEL_LINES["95% limits"], FUNNEL_LINES["99.8% limits"]],
-                ),
-            ),
-        )
+    bands = _funnel_bands(
+        limits,
+        x,
+        alt.Y("limit_value:Q", scale=y_scale, axis={"title": _meta("y_title").to_dict()}),
     )
     centre = (
         alt.Chart(alt.NamedData(name=_FUNNEL_META))
@@ -440,28 +449,8 @@ def _live_funnel(
             tooltip=[alt.Tooltip("target:Q", title="Centre line", format=",.4~f")],
         )
     )
-    pick = alt.selection_point(name="pick", fields=["area_code"], on="click")
     base = alt.Chart(shown)
-    dots = (
-        base.mark_point(filled=True, size=110, strokeWidth=1)
-        .encode(
-            x=x,
-            y=alt.Y("value:Q", scale=y_scale),
-            color=_colour(legend, "judgement", FUNNEL, "Funnel plot"),
-            shape=_shape(legend, "judgement", FUNNEL),
-            stroke=alt.StrokeValue(TEXT),
-            opacity=_opacity_by(pick, 0.95, 0.35),
-            tooltip=[
-                alt.Tooltip("area_name:N", title="Area"),
-                alt.Tooltip("area_code:N", title="Code"),
-                alt.Tooltip("value_text:N", title="Value"),
-                alt.Tooltip("denominator:Q", title="Denominator", format=",.0f"),
-                alt.Tooltip("z:Q", title="z-score", format=".2f"),
-                alt.Tooltip("judgement_label:N", title="Funnel plot"),
-            ],
-        )
-        .add_params(pick)
-    )
+    dots = _funnel_dots(base, legend, x, y_scale, alt.Tooltip("value_text:N", title="Value"))
     # A fixed view name: Altair would otherwise name it by a hash of the whole chart.
     dots.name = "funnel_points"
     layers = [bands, centre, dots, *_highlight(base, selected, "value", y_scale)]
