@@ -419,11 +419,9 @@ def _quintile_grids(gid: np.ndarray, lower_first: np.ndarray) -> list[tuple[int,
     order, and one polarity); one with 0 is not, and is ranked the general way."""
     if not gid.size:
         return []
-    base = int(gid.min())
-    codes = (gid - base).astype(np.intp)
+    codes = gid - gid.min()
     count = np.bincount(codes)
-    last = np.zeros(len(count), dtype=np.intp)
-    last[codes] = np.arange(len(codes))  # the last write wins: each group's last row
+    last = None  # each group's last row, found only if some run is not a grid
     runs, start = [], 0
     while start < len(codes):
         # the grid's row of groups: the first area's periods, ascending
@@ -441,6 +439,9 @@ def _quintile_grids(gid: np.ndarray, lower_first: np.ndarray) -> list[tuple[int,
             runs.append((start, stop, periods))
         else:
             # not a grid: the shortest run from here holding whole groups goes the general way
+            if last is None:
+                last = np.zeros(len(count), dtype=np.intp)
+                last[codes] = np.arange(len(codes))  # the last write wins
             stop = int(last[codes[start]]) + 1
             while (reach := int(last[codes[start:stop]].max()) + 1) > stop:
                 stop = reach
