@@ -441,7 +441,7 @@ def _quintile_grids(gid: np.ndarray, lower_first: np.ndarray) -> list[tuple[int,
             # not a grid: the shortest run from here holding whole groups goes the general way
             if last is None:
                 last = np.zeros(len(count), dtype=np.intp)
-                last[codes] = np.arange(len(codes))  # the last write wins
+                np.maximum.at(last, codes, np.arange(len(codes)))  # repeated-index writes: no order
             stop = int(last[codes[start]]) + 1
             while (reach := int(last[codes[start:stop]].max()) + 1) > stop:
                 stop = reach

@@ -128,6 +128,7 @@ def _quintile_case(seed: int):
         (25, 1, True),  # one period
         (30, 5, False),  # one area misses a period
         (30, 5, "extra"),  # the last area has one more period
+        (30, 5, "late"),  # one more area, with only one period
         (12, 7, True),
     ]
     for areas, n_periods, grid in shapes:
@@ -137,6 +138,8 @@ def _quintile_case(seed: int):
         elif grid == "extra":
             block = np.r_[block, base + n_periods]
             n_periods += 1
+        elif grid == "late":
+            block = np.r_[block, base + 2]
         gids.append(block)
         lower.append(np.full(block.size, rng.random() < 0.5))
         base += n_periods
