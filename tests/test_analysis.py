@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+from itertools import pairwise
 
 import numpy as np
 import pandas as pd
@@ -113,3 +114,82 @@ def test_spc_limits_stay_per_row_when_a_series_has_two_sets() -> None:
     frame, starts = analysis._per_series(k, (same, rebased, same))
     assert starts.tolist() == [0, 1, 2, 3, 4]
     assert frame["lpl"].tolist() == rebased.tolist()
+
+
+def _quintile_case(seed: int):
+    """Indicator blocks that are and are not grids, with ties, NaN, -0.0 and tiny groups."""
+    rng = np.random.default_rng(seed)
+    gids, lower = [], []
+    base = 0
+    shapes = [  # (areas, periods, grid?)
+        (40, 6, True),  # a grid
+        (3, 4, True),  # a grid of groups with fewer than 5 values: no quintiles
+        (1, 5, True),  # one area
+        (25, 1, True),  # one period
+        (30, 5, False),  # one area misses a period
+        (30, 5, "extra"),  # the last area has one more period
+        (30, 5, "late"),  # one more area, with only one period
+        (12, 7, True),
+    ]
+    for areas, n_periods, grid in shapes:
+        block = np.tile(np.arange(base, base + n_periods), areas)
+        if grid is False:
+            block = np.delete(block, 2 * n_periods + 1)
+        elif grid == "extra":
+            block = np.r_[block, base + n_periods]
+            n_periods += 1
+        elif grid == "late":
+            block = np.r_[block, base + 2]
+        gids.append(block)
+        lower.append(np.full(block.size, rng.random() < 0.5))
+        base += n_periods
+    gid = np.concatenate(gids).astype(np.int32)
+    pool = np.array([0.0, -0.0, 1.5, 2.0, 2.0, 3.25, 7.0, np.nan])
+    value = np.where(
+        rng.random(gid.size) < 0.5, rng.choice(pool, gid.size), rng.normal(size=gid.size)
+    )
+    value[gid == 2] = np.nan  # a group with no values
+    value[gid == 3] = 4.0  # a group of ties only
+    return value, gid, np.concatenate(lower)
+
+
+@pytest.mark.parametrize("seed", range(6))
+@pytest.mark.parametrize("slices", ["whole", "per_block"], ids=["one_range", "ranges"])
+def test_quintiles_fast_route_equals_phe_quantile(seed: int, slices: str) -> None:
+    value, gid, lower_first = _quintile_case(seed)
+    bounds = [(0, len(gid))]
+    if slices == "per_block":
+        cut = np.flatnonzero(np.diff(lower_first.view(np.int8)) != 0) + 1
+        edges = [0, *cut.tolist(), len(gid)]
+        bounds = list(pairwise(edges))
+    got = analysis._quintiles(value, gid, lower_first, bounds)
+    expected = np.zeros(len(gid), dtype=np.int64)
+    expected_missing = np.ones(len(gid), dtype=bool)
+    for invert, chosen in ((True, ~lower_first), (False, lower_first)):
+        q = analysis.benchmark.phe_quantile(
+            value[chosen], nquantiles=5, invert=invert, groups=gid[chosen]
+        )
+        expected[chosen] = q.to_numpy(dtype=np.int64, na_value=0)
+        expected_missing[chosen] = q.isna()
+    np.testing.assert_array_equal(got.isna(), expected_missing)
+    np.testing.assert_array_equal(got.to_numpy(dtype=np.int64, na_value=0), expected)
+    assert (~expected_missing).sum() > 100  # quintiles were given, by both routes
+    runs = analysis._quintile_grids(gid, lower_first)
+    assert any(p for *_, p in runs) and not all(p for *_, p in runs)
+
+
+@pytest.mark.parametrize("nquantiles", [1, 2, 5, 10])
+@pytest.mark.parametrize("invert", [True, False])
+def test_row_quantiles_equal_phe_quantile(nquantiles: int, invert: bool) -> None:
+    rng = np.random.default_rng(nquantiles)
+    vals = rng.choice([np.nan, -1.0, 0.0, 0.5, 0.5, 3.0], size=(9, 23))
+    vals[0] = np.nan
+    vals[1, 3:] = np.nan  # three values
+    vals[2, :12] = rng.uniform(-1, 1, size=12) * 1.7e308  # max − value overflows to inf
+    vals[3, 5] = np.inf  # max − value is inf − inf: counted, but given no quantile
+    q, missing = analysis.benchmark._row_quantiles(vals, nquantiles, invert)
+    groups = np.repeat(np.arange(vals.shape[0]), vals.shape[1])
+    with np.errstate(over="ignore", invalid="ignore"):  # max − value overflows, as intended
+        expected = analysis.benchmark.phe_quantile(vals.ravel(), nquantiles, invert, groups)
+    np.testing.assert_array_equal(missing.ravel(), expected.isna())
+    np.testing.assert_array_equal(q.ravel(), expected.to_numpy(dtype=np.int64, na_value=0))
