@@ -573,26 +573,26 @@ def _transform(
     """Transformed value Y, its standard error s and the unadjusted z-score (transformed_zscore)."""
     # An expected count of 0 (SHMI rounds 0.004 to 0.00) gives infinite or undefined values,
     # as in FunnelPlotR: no warning for what is by design.
+    # Each array is made once and worked in place (the same operations, so the same bits).
     with np.errstate(divide="ignore", invalid="ignore"):
-        if data_type == "SR" and sr_method == "SHMI":
-            y = np.log(num / den)
-            s = 1 / np.sqrt(den)
-            z = np.sqrt(den) * np.log(num / den)
-            return y, s, z
-        if data_type == "SR":
-            y = np.sqrt(num / den)
-            s = 1 / (2 * np.sqrt(den))
-        elif data_type == "PR":
-            y = np.arcsin(np.sqrt(num / den))
-            s = 1 / (2 * np.sqrt(den))
-        else:
+        if data_type == "RC":
             y = np.log((num + 0.5) / (den + 0.5))
             s = np.sqrt(num / ((num + 0.5) ** 2) + den / ((den + 0.5) ** 2))
-        return y, s, (y - tt) / s
-
-
-def _segments(fid: np.ndarray, n_funnels: int) -> np.ndarray:
-    return np.r_[0, np.cumsum(np.bincount(fid, minlength=n_funnels))]
+            return y, s, (y - tt) / s
+        y = np.divide(num, den)
+        root = np.sqrt(den)
+        if data_type == "SR" and sr_method == "SHMI":
+            np.log(y, out=y)
+            z = root * y
+            return y, np.divide(1.0, root, out=root), z
+        np.sqrt(y, out=y)
+        if data_type == "PR":
+            np.arcsin(y, out=y)
+        root *= 2
+        s = np.divide(1.0, root, out=root)
+        z = np.subtract(y, tt)
+        z /= s
+        return y, s, z
 
 
 def _type7(sorted_x: np.ndarray, p: float) -> float:
@@ -785,7 +785,7 @@ def _all_limits(
 
 def _limits_in_effect(
     d: np.ndarray,
-    fid: np.ndarray,
+    counts: np.ndarray,
     target: np.ndarray,
     tau2: np.ndarray,
     data_type: str,
@@ -796,15 +796,18 @@ def _limits_in_effect(
 ) -> dict[str, np.ndarray]:
     """The limits of ``bands`` each unit is judged by: adjusted in a funnel with tau² > 0,
     unadjusted elsewhere; unit for unit what ``_all_limits`` gives of the kind in effect, each
-    limit computed once rather than both kinds for every unit (calculate_limits)."""
-    with np.errstate(divide="ignore"):  # a denominator of 0: infinite variance
-        var0 = (1 / (2 * np.sqrt(d))) ** 2
+    limit computed once rather than both kinds for every unit (calculate_limits).
+
+    ``target`` and ``tau2`` are per funnel; units come in funnel order, ``counts`` to each.
+    """
+    var0 = None if data_type == "SR" and sr_method == "SHMI" else _within_variance(d)
+    tau_rows = np.repeat(tau2, counts)
     out: dict[str, np.ndarray] = {}
     if data_type != "SR":
         # tau² is 0 (not NaN) where a funnel is unadjusted, and var0 + 0 is var0 exactly
         with np.errstate(divide="ignore", invalid="ignore"):
-            centre = (np.arcsin(np.sqrt(target)) if data_type == "PR" else np.log(target))[fid]
-        tau_rows = tau2[fid]
+            centre = np.arcsin(np.sqrt(target)) if data_type == "PR" else np.log(target)
+        centre = np.repeat(centre, counts)
         for band in bands:
             lower, upper = _limit_pair(
                 data_type, sr_method, band, d, var0, tau_rows, centre, m, cqc_squared
@@ -812,9 +815,15 @@ def _limits_in_effect(
             out[f"lower_{band}"], out[f"upper_{band}"] = lower, upper
         return out
     # SR: exact Poisson limits where unadjusted, the normal form with tau² where adjusted
-    adjusted = np.flatnonzero(tau2[fid] > 0)
-    exact = np.flatnonzero(~(tau2[fid] > 0))
-    distinct = np.unique(d[exact], return_inverse=True)
+    is_adjusted = tau_rows > 0
+    if not is_adjusted.any():
+        distinct = _distinct(d)
+        for band in bands:
+            out[f"lower_{band}"], out[f"upper_{band}"] = _poisson_pair(band, distinct, m)
+        return out
+    adjusted = np.flatnonzero(is_adjusted)
+    exact = np.flatnonzero(~is_adjusted)
+    distinct = _distinct(d[exact])
     for band in bands:
         lower, upper = np.empty(d.size), np.empty(d.size)
         lower[exact], upper[exact] = _poisson_pair(band, distinct, m)
@@ -823,14 +832,30 @@ def _limits_in_effect(
             sr_method,
             band,
             d[adjusted],
-            var0[adjusted],
-            tau2[fid[adjusted]],
+            np.ones(0) if var0 is None else var0[adjusted],
+            tau_rows[adjusted],
             np.ones(0),
             m,
             cqc_squared,
         )
         out[f"lower_{band}"], out[f"upper_{band}"] = lower, upper
     return out
+
+
+def _within_variance(d: np.ndarray) -> np.ndarray:
+    """(1 / (2·sqrt(d)))², the within-unit variance on the square-root and arcsine scales."""
+    with np.errstate(divide="ignore"):  # a denominator of 0: infinite variance
+        var0 = np.sqrt(d)
+        var0 *= 2
+        np.divide(1.0, var0, out=var0)
+        return np.square(var0, out=var0)
+
+
+def _distinct(d: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Distinct values of ``d`` and each one's index among them, as ``_poisson_pair`` takes them:
+    by hashing, which is cheaper than np.unique's sort and gives each value the same limits."""
+    inverse, u = pd.factorize(d, use_na_sentinel=False)
+    return np.asarray(u, dtype=float), inverse
 
 
 def _core(
@@ -841,11 +866,15 @@ def _core(
     o: dict[str, Any],
     bands: tuple[str, ...] = ("95", "998"),
     both_kinds: bool = True,
+    columns: Sequence[str] | None = None,
 ) -> dict[str, Any]:
     """The funnels' statistics for units sorted by funnel (and group within it); with
-    ``both_kinds`` False, only the limits in effect (not the unadjusted and adjusted sets)."""
+    ``both_kinds`` False, only the limits in effect (not the unadjusted and adjusted sets);
+    ``columns`` names the points to return (all by default)."""
     data_type, sr_method, m = o["data_type"], o["sr_method"], o["multiplier"]
-    bounds = _segments(fid, n_funnels)
+    # fid is sorted, so a funnel's value goes to its units by repeating it, not by a gather
+    counts = np.bincount(fid, minlength=n_funnels)
+    bounds = np.r_[0, np.cumsum(counts)]
     rr = num / den
     d = _round_2dp(den) if o["round_expected"] else den
 
@@ -853,29 +882,38 @@ def _core(
     sum_den = np.bincount(fid, weights=d, minlength=n_funnels)
     with np.errstate(divide="ignore", invalid="ignore"):
         target = np.ones(n_funnels) if data_type == "SR" else sum_num / sum_den
-    if data_type == "SR":
-        tt = np.full(n_funnels, 0.0 if sr_method == "SHMI" else 1.0)
+    if data_type == "SR":  # the same target for every funnel
+        tt = np.float64(0.0 if sr_method == "SHMI" else 1.0)
     elif data_type == "PR":
-        tt = np.arcsin(np.sqrt(target))
+        tt = np.repeat(np.arcsin(np.sqrt(target)), counts)
     else:
         with np.errstate(divide="ignore"):
-            tt = np.log(target)
-    y, s, z = _transform(num, d, tt[fid], data_type, sr_method)
+            tt = np.repeat(np.log(target), counts)
+    y, s, z = _transform(num, d, tt, data_type, sr_method)
 
     truncate = data_type == "SR" and sr_method == "SHMI"
     low, high = _trim_cuts(z, bounds, o["trim"], truncate)
-    low_r, high_r = low[fid], high[fid]
+    low_r, high_r = np.repeat(low, counts), np.repeat(high, counts)
     if truncate:
         trimmed = (z <= low_r) | (z >= high_r)
         zw = np.where(trimmed, np.nan, z)
     else:
         trimmed = ~((z > low_r) & (z < high_r))
-        zw = np.where(z < low_r, low_r, np.where(z > high_r, high_r, z))
+        # where(z < low, low, where(z > high, high, z)), written in place
+        zw = z.copy()
+        np.copyto(zw, high_r, where=z > high_r)
+        np.copyto(zw, low_r, where=z < low_r)
+    del low_r, high_r
 
     used = ~np.isnan(zw)
     n_used = np.bincount(fid, weights=used, minlength=n_funnels)
-    sum_z2 = np.bincount(fid, weights=np.where(used, zw, 0.0) ** 2, minlength=n_funnels)
-    w = np.where(used, 1 / s**2, 0.0)
+    z2 = np.where(used, zw, 0.0)
+    sum_z2 = np.bincount(fid, weights=np.square(z2, out=z2), minlength=n_funnels)
+    del z2
+    # 1 / s², 0 where unused: s is not needed again, so it is worked in place
+    w = np.square(s, out=s)
+    np.divide(1.0, w, out=w)
+    w[~used] = 0.0
     with np.errstate(divide="ignore", invalid="ignore"):
         phi = (1 / n_used) * sum_z2
     tau2 = _dersimonian_laird(
@@ -899,25 +937,32 @@ def _core(
             if name.rsplit("_", 1)[1] in bands
         }
     else:
-        limits, in_effect = {}, _limits_in_effect(*limit_args, bands=bands)
-    value = rr * m
+        limits = {}
+        in_effect = _limits_in_effect(
+            d, counts, target, tau2, data_type, sr_method, m, o["cqc_squared"], bands
+        )
+    value = rr
+    if m != 1:  # x × 1 is x
+        value *= m
     band = o["band"]
-    is_low = value < in_effect[f"lower_{band}"]
-    is_high = value > in_effect[f"upper_{band}"]
-    codes = np.where(is_high, 1, np.where(is_low, 2, 0)).astype(np.int8)
+    # codes into _OUTLIER_LABELS: high over low, as where(high, 1, where(low, 2, 0))
+    codes = np.less(value, in_effect[f"lower_{band}"]).view(np.int8)
+    codes *= 2
+    np.copyto(codes, 1, where=value > in_effect[f"upper_{band}"])
 
+    wanted = (lambda c: True) if columns is None else set(columns).__contains__
     points = {
         "numerator": num,
         "denominator": d,
         "value": value,
-        "target": (target * m)[fid],
+        **({"target": np.repeat(target * m, counts)} if wanted("target") else {}),
         "y": y,
         "z": z,
         "z_winsorised": zw,
         "trimmed": trimmed,
         **in_effect,
         **limits,
-        "outlier": pd.Categorical.from_codes(codes, categories=_OUTLIER_LABELS),
+        "outlier": pd.Categorical.from_codes(codes, categories=_OUTLIER_LABELS, validate=False),
     }
     return {
         "points": points,
@@ -925,6 +970,6 @@ def _core(
         "tau2": tau2,
         "adjusted": adjusted,
         "target": target,
-        "n": np.bincount(fid, minlength=n_funnels),
-        "n_outliers": np.bincount(fid, weights=codes > 0, minlength=n_funnels).astype(int),
+        "n": counts,
+        "n_outliers": np.bincount(fid[codes > 0], minlength=n_funnels),
     }
