@@ -517,7 +517,7 @@ def _funnel_slice(
         fid_all, k.area[rows].astype(np.int64), n_areas, n_, d_
     )
     bands, both_kinds = funnel._bands(o, ["z", "outlier"])
-    core = funnel._core(fid, len(funnel_ip), n_u, d_u, o, bands, both_kinds)
+    core = funnel._core(fid, len(funnel_ip), n_u, d_u, o, bands, both_kinds, ["z", "outlier"])
     # every row of this value type takes its (indicator, period, area) unit, as a merge
     # would; keyed by the indicator × period pairs present, numbered in order, × area
     pair_ip = k.ind[typed].astype(np.int64) * n_periods + k.period[typed]
@@ -527,8 +527,10 @@ def _funnel_slice(
     unit_key = pair[funnel_ip][fid] * n_areas + acode
     row_key = pair[pair_ip] * n_areas + k.area[typed]
     pos, hit = _find(unit_key, row_key, int(present.sum()) * n_areas)
-    z[typed[hit]] = core["points"]["z"][pos[hit]]
-    outlier[typed[hit]] = core["points"]["outlier"].codes[pos[hit]]
+    if not hit.all():  # one compress of each, not one per column written
+        typed, pos = typed[hit], pos[hit]
+    z[typed] = core["points"]["z"][pos]
+    outlier[typed] = core["points"]["outlier"].codes[pos]
     area_labels = k.area_labels
     dropped = [() for _ in funnel_ip]
     for f in np.unique(bad_fid):

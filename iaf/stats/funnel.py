@@ -477,7 +477,7 @@ def _funnel_frame(
         for f in np.unique(bad_fid):
             dropped_by_funnel[int(f)] = tuple(bad_area[bad_fid == f])
     bands, both_kinds = _bands(options, points_columns)
-    core = _core(fid, n_funnels, num, den, options, bands, both_kinds)
+    core = _core(fid, n_funnels, num, den, options, bands, both_kinds, points_columns)
 
     points: dict[str, Any] = {}
     for c in by:
@@ -607,6 +607,12 @@ def _type7(sorted_x: np.ndarray, p: float) -> float:
     return float(q)
 
 
+def _type7_ranks(n: int, p: float) -> list[int]:
+    """The positions in sorted data that ``_type7`` reads."""
+    index = 1 + max(n - 1, 0) * p
+    return [int(np.floor(index)) - 1, int(np.ceil(index)) - 1]
+
+
 def _trim_cuts(
     z: np.ndarray, bounds: np.ndarray, trim: float, truncate: bool
 ) -> tuple[np.ndarray, np.ndarray]:
@@ -620,14 +626,17 @@ def _trim_cuts(
     high = np.full(n_funnels, np.nan)
     k = 1 / trim
     for f in range(n_funnels):
-        seg = np.sort(z[bounds[f] : bounds[f + 1]])
+        seg = z[bounds[f] : bounds[f + 1]]
         n = seg.size
         if n == 0:
             continue
         if not truncate:
+            # the quantiles read four order statistics: those placed, the rest left unsorted
+            seg = np.partition(seg, _type7_ranks(n, trim) + _type7_ranks(n, 1 - trim))
             low[f] = _type7(seg, trim)
             high[f] = _type7(seg, 1 - trim)
             continue
+        seg = np.sort(seg)
         # NHS Digital truncation: average ranks, deciles sp = floor(rank·k/(n + 1)); units in
         # the first and last (sp ≤ 0, sp ≥ k − 1) are left out of phi. sp rises with the value,
         # so the truncated units are a prefix and a suffix of the sorted values.
@@ -670,11 +679,24 @@ def _limit_pair(
     target per row (arcsine angle for PR, log target for RC; unused for SR).
     """
     z = _Z[band]
+    # Built in place, each temporary reused: the same operations as the formulas in the
+    # comments, so the same bits (x·1 is x, so a multiplier of 1 is not applied).
     if data_type == "SR" and sr_method == "SHMI":
+        # m·exp(∓z·sqrt(1/d + tau))
         with np.errstate(divide="ignore"):  # expected 0: infinitely wide limits
-            half = z * np.sqrt(1 / d + tau)
-        return m * np.exp(-half), m * np.exp(half)
-    half = z * np.sqrt(var0 + tau)
+            half = np.divide(1.0, d)
+        half += tau
+        np.sqrt(half, out=half)
+        half *= z
+        lower = np.exp(np.negative(half), out=np.empty_like(half))
+        upper = np.exp(half, out=half)
+        if m != 1:
+            lower *= m
+            upper *= m
+        return lower, upper
+    half = var0 + tau
+    np.sqrt(half, out=half)
+    half *= z  # z·sqrt(var0 + tau)
     if data_type == "SR":
         if cqc_squared:
             # Back to the ratio scale: the limits were built for sqrt(O/E) (issue #33).
@@ -682,23 +704,24 @@ def _limit_pair(
         return m * (1 - half), m * (1 + half)
     if data_type == "RC":
         return m * np.exp(centre - half), m * np.exp(centre + half)
-    lower = np.sin(centre - half)
-    lower *= lower
-    lower *= m
-    upper = np.sin(centre + half)
-    upper *= upper
-    upper *= m
+    # m·sin²(centre ∓ half)
     # A limit whose angle leaves [0, pi/2] has wrapped round the arcsine scale (sin² of a
     # negative angle is positive): pin it to 0 or 1. FunnelPlotR detects a wrap by comparing
     # each limit with the next larger denominator's on a lookup grid, which misses a wrap at the
     # largest denominator and a slight one at the smallest; the angle itself is the exact test
     # (departure 5 in docs/METHODS.md).
-    angle_lo, angle_hi = centre - half, centre + half
-    if np.shape(angle_lo) != lower.shape:
-        angle_lo = np.broadcast_to(angle_lo, lower.shape)
-        angle_hi = np.broadcast_to(angle_hi, lower.shape)
-    lower[angle_lo < 0] = 0.0
-    upper[angle_hi > np.pi / 2] = m
+    lower = np.subtract(centre, half)
+    wrapped_low = lower < 0
+    in_place = np.broadcast_shapes(np.shape(centre), half.shape) == half.shape
+    upper = np.add(centre, half, out=half) if in_place else centre + half
+    wrapped_high = upper > np.pi / 2
+    for limit in (lower, upper):
+        np.sin(limit, out=limit)
+        limit *= limit
+        if m != 1:
+            limit *= m
+    lower[wrapped_low] = 0.0
+    upper[wrapped_high] = m
     return lower, upper
 
 
