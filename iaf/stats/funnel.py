@@ -46,6 +46,7 @@ Wiles C (2023). FunnelPlotR 0.6.0, https://github.com/nhs-r-community/FunnelPlot
 
 from __future__ import annotations
 
+import math
 from collections.abc import Hashable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
@@ -599,7 +600,7 @@ def _type7(sorted_x: np.ndarray, p: float) -> float:
     """R's quantile(type = 7) on sorted data, with R's arithmetic: (1 − h)·x[lo] + h·x[hi]."""
     n = sorted_x.size
     index = 1 + max(n - 1, 0) * p
-    lo, hi = int(np.floor(index)), int(np.ceil(index))
+    lo, hi = math.floor(index), math.ceil(index)
     q = sorted_x[lo - 1]
     if index > lo and sorted_x[hi - 1] != q:
         h = index - lo
@@ -610,7 +611,7 @@ def _type7(sorted_x: np.ndarray, p: float) -> float:
 def _type7_ranks(n: int, p: float) -> list[int]:
     """The positions in sorted data that ``_type7`` reads."""
     index = 1 + max(n - 1, 0) * p
-    return [int(np.floor(index)) - 1, int(np.ceil(index)) - 1]
+    return [math.floor(index) - 1, math.ceil(index) - 1]
 
 
 def _trim_cuts(
@@ -631,25 +632,35 @@ def _trim_cuts(
         if n == 0:
             continue
         if not truncate:
-            # the quantiles read four order statistics: those placed, the rest left unsorted
-            seg = np.partition(seg, _type7_ranks(n, trim) + _type7_ranks(n, 1 - trim))
+            # the quantiles read four order statistics: those placed, the rest left unsorted;
+            # unless one is a zero or NaN, whose sign or payload among equals only the sort
+            # decides as before
+            ranks = _type7_ranks(n, trim) + _type7_ranks(n, 1 - trim)
+            placed = np.partition(seg, ranks)
+            read = placed[ranks]
+            seg = np.sort(seg) if not np.all(read != 0) or np.isnan(read).any() else placed
             low[f] = _type7(seg, trim)
             high[f] = _type7(seg, 1 - trim)
             continue
         seg = np.sort(seg)
         # NHS Digital truncation: average ranks, deciles sp = floor(rank·k/(n + 1)); units in
         # the first and last (sp ≤ 0, sp ≥ k − 1) are left out of phi. sp rises with the value,
-        # so the truncated units are a prefix and a suffix of the sorted values.
-        first = np.flatnonzero(np.r_[True, seg[1:] != seg[:-1]])
-        last = np.r_[first[1:], n] - 1
-        ranks = np.repeat((first + last) / 2 + 1, last - first + 1)
-        sp = np.floor(ranks * k / (n + 1))
-        cut_low = np.flatnonzero(sp <= 0)
-        cut_high = np.flatnonzero(sp >= k - 1)
-        if cut_low.size:
-            low[f] = seg[cut_low[-1]]
-        if cut_high.size:
-            high[f] = seg[cut_high[0]]
+        # so the truncated units are a prefix and a suffix of the sorted values, and a run of
+        # ties shares one rank: it is worked out once per run.
+        new_run = np.empty(n, dtype=bool)
+        new_run[0] = True
+        np.not_equal(seg[1:], seg[:-1], out=new_run[1:])
+        first = np.flatnonzero(new_run)
+        last = np.empty_like(first)
+        last[:-1] = first[1:] - 1
+        last[-1] = n - 1
+        sp = np.floor(((first + last) / 2 + 1) * k / (n + 1))
+        runs_low = np.count_nonzero(sp <= 0)
+        runs_high = np.count_nonzero(sp >= k - 1)
+        if runs_low:
+            low[f] = seg[last[runs_low - 1]]
+        if runs_high:
+            high[f] = seg[first[first.size - runs_high]]
     return low, high
 
 
