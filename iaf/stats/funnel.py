@@ -892,6 +892,63 @@ def _distinct(d: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return np.asarray(u, dtype=float), inverse
 
 
+def _outlier_codes(value: np.ndarray, lower: np.ndarray, upper: np.ndarray) -> np.ndarray:
+    """Codes into _OUTLIER_LABELS: high over low, as where(high, 1, where(low, 2, 0))."""
+    codes = np.less(value, lower).view(np.int8)
+    codes *= 2
+    np.copyto(codes, 1, where=value > upper)
+    return codes
+
+
+# Distance on the arcsine scale beyond which a PR unit is surely inside or outside a limit:
+# a limit's sin² and the unit's arcsin(sqrt(p)) are each a few ulps from exact, which is far
+# below the ~1e-12 a gap of 1e-6 radians makes on the proportion scale (least at 0 and pi/2).
+_ANGLE_MARGIN = 1e-6
+
+
+def _pr_outlier_codes(
+    y: np.ndarray,
+    value: np.ndarray,
+    d: np.ndarray,
+    counts: np.ndarray,
+    target: np.ndarray,
+    tau2: np.ndarray,
+    band: str,
+    m: float,
+) -> np.ndarray:
+    """PR outlier codes without every unit's limits, equal to comparing the value with them.
+
+    sin² rises on [0, pi/2], so m·p < m·sin²(centre − half) where y = arcsin(sqrt(p)) is
+    below the lower angle (and likewise above the upper one; an angle that has wrapped past
+    0 or pi/2 pins its limit to 0 or m, which no proportion crosses). Units further than
+    _ANGLE_MARGIN from both angles are judged on the angles; the few nearer (or NaN) are
+    compared with their limits, computed exactly as ``_limits_in_effect`` computes them.
+    """
+    var0 = _within_variance(d)
+    tau_rows = np.repeat(tau2, counts)
+    with np.errstate(invalid="ignore"):
+        centre = np.repeat(np.arcsin(np.sqrt(target)), counts)
+    half = var0 + tau_rows
+    np.sqrt(half, out=half)
+    half *= _Z[band]
+    below = np.subtract(centre, half)  # y − lower angle, once the angle is taken from y
+    np.subtract(y, below, out=below)
+    above = np.add(centre, half, out=half)
+    np.subtract(y, above, out=above)  # y − upper angle
+    codes = np.less(below, -_ANGLE_MARGIN).view(np.int8)
+    codes *= 2
+    np.copyto(codes, 1, where=above > _ANGLE_MARGIN)
+    np.abs(below, out=below)
+    np.abs(above, out=above)
+    near = np.flatnonzero(~((below > _ANGLE_MARGIN) & (above > _ANGLE_MARGIN)))
+    if near.size:
+        lower, upper = _limit_pair(
+            "PR", "SHMI", band, d[near], var0[near], tau_rows[near], centre[near], m, True
+        )
+        codes[near] = _outlier_codes(value[near], lower, upper)
+    return codes
+
+
 def _core(
     fid: np.ndarray,
     n_funnels: int,
@@ -972,17 +1029,20 @@ def _core(
         }
     else:
         limits = {}
-        in_effect = _limits_in_effect(
-            d, counts, target, tau2, data_type, sr_method, m, o["cqc_squared"], bands
-        )
     value = rr
     if m != 1:  # x × 1 is x
         value *= m
     band = o["band"]
-    # codes into _OUTLIER_LABELS: high over low, as where(high, 1, where(low, 2, 0))
-    codes = np.less(value, in_effect[f"lower_{band}"]).view(np.int8)
-    codes *= 2
-    np.copyto(codes, 1, where=value > in_effect[f"upper_{band}"])
+    limits_wanted = columns is None or any(c.startswith(("lower_", "upper_")) for c in columns)
+    if not both_kinds and data_type == "PR" and not limits_wanted:
+        in_effect = {}
+        codes = _pr_outlier_codes(y, value, d, counts, target, tau2, band, m)
+    else:
+        if not both_kinds:
+            in_effect = _limits_in_effect(
+                d, counts, target, tau2, data_type, sr_method, m, o["cqc_squared"], bands
+            )
+        codes = _outlier_codes(value, in_effect[f"lower_{band}"], in_effect[f"upper_{band}"])
 
     wanted = (lambda c: True) if columns is None else set(columns).__contains__
     points = {
