@@ -637,8 +637,8 @@ def _trim_cuts(
             # decides as before
             ranks = _type7_ranks(n, trim) + _type7_ranks(n, 1 - trim)
             placed = np.partition(seg, ranks)
-            read = placed[ranks]
-            seg = np.sort(seg) if not np.all(read != 0) or np.isnan(read).any() else placed
+            unsure = any(v == 0 or v != v for v in placed[ranks].tolist())
+            seg = np.sort(seg) if unsure else placed
             low[f] = _type7(seg, trim)
             high[f] = _type7(seg, 1 - trim)
             continue
