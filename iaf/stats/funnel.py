@@ -46,6 +46,7 @@ Wiles C (2023). FunnelPlotR 0.6.0, https://github.com/nhs-r-community/FunnelPlot
 
 from __future__ import annotations
 
+import math
 from collections.abc import Hashable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
@@ -477,7 +478,7 @@ def _funnel_frame(
         for f in np.unique(bad_fid):
             dropped_by_funnel[int(f)] = tuple(bad_area[bad_fid == f])
     bands, both_kinds = _bands(options, points_columns)
-    core = _core(fid, n_funnels, num, den, options, bands, both_kinds)
+    core = _core(fid, n_funnels, num, den, options, bands, both_kinds, points_columns)
 
     points: dict[str, Any] = {}
     for c in by:
@@ -573,38 +574,44 @@ def _transform(
     """Transformed value Y, its standard error s and the unadjusted z-score (transformed_zscore)."""
     # An expected count of 0 (SHMI rounds 0.004 to 0.00) gives infinite or undefined values,
     # as in FunnelPlotR: no warning for what is by design.
+    # Each array is made once and worked in place (the same operations, so the same bits).
     with np.errstate(divide="ignore", invalid="ignore"):
-        if data_type == "SR" and sr_method == "SHMI":
-            y = np.log(num / den)
-            s = 1 / np.sqrt(den)
-            z = np.sqrt(den) * np.log(num / den)
-            return y, s, z
-        if data_type == "SR":
-            y = np.sqrt(num / den)
-            s = 1 / (2 * np.sqrt(den))
-        elif data_type == "PR":
-            y = np.arcsin(np.sqrt(num / den))
-            s = 1 / (2 * np.sqrt(den))
-        else:
+        if data_type == "RC":
             y = np.log((num + 0.5) / (den + 0.5))
             s = np.sqrt(num / ((num + 0.5) ** 2) + den / ((den + 0.5) ** 2))
-        return y, s, (y - tt) / s
-
-
-def _segments(fid: np.ndarray, n_funnels: int) -> np.ndarray:
-    return np.r_[0, np.cumsum(np.bincount(fid, minlength=n_funnels))]
+            return y, s, (y - tt) / s
+        y = np.divide(num, den)
+        root = np.sqrt(den)
+        if data_type == "SR" and sr_method == "SHMI":
+            np.log(y, out=y)
+            z = root * y
+            return y, np.divide(1.0, root, out=root), z
+        np.sqrt(y, out=y)
+        if data_type == "PR":
+            np.arcsin(y, out=y)
+        root *= 2
+        s = np.divide(1.0, root, out=root)
+        z = np.subtract(y, tt)
+        z /= s
+        return y, s, z
 
 
 def _type7(sorted_x: np.ndarray, p: float) -> float:
     """R's quantile(type = 7) on sorted data, with R's arithmetic: (1 − h)·x[lo] + h·x[hi]."""
     n = sorted_x.size
     index = 1 + max(n - 1, 0) * p
-    lo, hi = int(np.floor(index)), int(np.ceil(index))
+    lo, hi = math.floor(index), math.ceil(index)
     q = sorted_x[lo - 1]
     if index > lo and sorted_x[hi - 1] != q:
         h = index - lo
         q = (1 - h) * q + h * sorted_x[hi - 1]
     return float(q)
+
+
+def _type7_ranks(n: int, p: float) -> list[int]:
+    """The positions in sorted data that ``_type7`` reads."""
+    index = 1 + max(n - 1, 0) * p
+    return [math.floor(index) - 1, math.ceil(index) - 1]
 
 
 def _trim_cuts(
@@ -620,27 +627,40 @@ def _trim_cuts(
     high = np.full(n_funnels, np.nan)
     k = 1 / trim
     for f in range(n_funnels):
-        seg = np.sort(z[bounds[f] : bounds[f + 1]])
+        seg = z[bounds[f] : bounds[f + 1]]
         n = seg.size
         if n == 0:
             continue
         if not truncate:
+            # the quantiles read four order statistics: those placed, the rest left unsorted;
+            # unless one is a zero or NaN, whose sign or payload among equals only the sort
+            # decides as before
+            ranks = _type7_ranks(n, trim) + _type7_ranks(n, 1 - trim)
+            placed = np.partition(seg, ranks)
+            unsure = any(v == 0 or v != v for v in placed[ranks].tolist())
+            seg = np.sort(seg) if unsure else placed
             low[f] = _type7(seg, trim)
             high[f] = _type7(seg, 1 - trim)
             continue
+        seg = np.sort(seg)
         # NHS Digital truncation: average ranks, deciles sp = floor(rank·k/(n + 1)); units in
         # the first and last (sp ≤ 0, sp ≥ k − 1) are left out of phi. sp rises with the value,
-        # so the truncated units are a prefix and a suffix of the sorted values.
-        first = np.flatnonzero(np.r_[True, seg[1:] != seg[:-1]])
-        last = np.r_[first[1:], n] - 1
-        ranks = np.repeat((first + last) / 2 + 1, last - first + 1)
-        sp = np.floor(ranks * k / (n + 1))
-        cut_low = np.flatnonzero(sp <= 0)
-        cut_high = np.flatnonzero(sp >= k - 1)
-        if cut_low.size:
-            low[f] = seg[cut_low[-1]]
-        if cut_high.size:
-            high[f] = seg[cut_high[0]]
+        # so the truncated units are a prefix and a suffix of the sorted values, and a run of
+        # ties shares one rank: it is worked out once per run.
+        new_run = np.empty(n, dtype=bool)
+        new_run[0] = True
+        np.not_equal(seg[1:], seg[:-1], out=new_run[1:])
+        first = np.flatnonzero(new_run)
+        last = np.empty_like(first)
+        last[:-1] = first[1:] - 1
+        last[-1] = n - 1
+        sp = np.floor(((first + last) / 2 + 1) * k / (n + 1))
+        runs_low = np.count_nonzero(sp <= 0)
+        runs_high = np.count_nonzero(sp >= k - 1)
+        if runs_low:
+            low[f] = seg[last[runs_low - 1]]
+        if runs_high:
+            high[f] = seg[first[first.size - runs_high]]
     return low, high
 
 
@@ -670,11 +690,24 @@ def _limit_pair(
     target per row (arcsine angle for PR, log target for RC; unused for SR).
     """
     z = _Z[band]
+    # Built in place, each temporary reused: the same operations as the formulas in the
+    # comments, so the same bits (x·1 is x, so a multiplier of 1 is not applied).
     if data_type == "SR" and sr_method == "SHMI":
+        # m·exp(∓z·sqrt(1/d + tau))
         with np.errstate(divide="ignore"):  # expected 0: infinitely wide limits
-            half = z * np.sqrt(1 / d + tau)
-        return m * np.exp(-half), m * np.exp(half)
-    half = z * np.sqrt(var0 + tau)
+            half = np.divide(1.0, d)
+        half += tau
+        np.sqrt(half, out=half)
+        half *= z
+        lower = np.exp(np.negative(half), out=np.empty_like(half))
+        upper = np.exp(half, out=half)
+        if m != 1:
+            lower *= m
+            upper *= m
+        return lower, upper
+    half = var0 + tau
+    np.sqrt(half, out=half)
+    half *= z  # z·sqrt(var0 + tau)
     if data_type == "SR":
         if cqc_squared:
             # Back to the ratio scale: the limits were built for sqrt(O/E) (issue #33).
@@ -682,23 +715,24 @@ def _limit_pair(
         return m * (1 - half), m * (1 + half)
     if data_type == "RC":
         return m * np.exp(centre - half), m * np.exp(centre + half)
-    lower = np.sin(centre - half)
-    lower *= lower
-    lower *= m
-    upper = np.sin(centre + half)
-    upper *= upper
-    upper *= m
+    # m·sin²(centre ∓ half)
     # A limit whose angle leaves [0, pi/2] has wrapped round the arcsine scale (sin² of a
     # negative angle is positive): pin it to 0 or 1. FunnelPlotR detects a wrap by comparing
     # each limit with the next larger denominator's on a lookup grid, which misses a wrap at the
     # largest denominator and a slight one at the smallest; the angle itself is the exact test
     # (departure 5 in docs/METHODS.md).
-    angle_lo, angle_hi = centre - half, centre + half
-    if np.shape(angle_lo) != lower.shape:
-        angle_lo = np.broadcast_to(angle_lo, lower.shape)
-        angle_hi = np.broadcast_to(angle_hi, lower.shape)
-    lower[angle_lo < 0] = 0.0
-    upper[angle_hi > np.pi / 2] = m
+    lower = np.subtract(centre, half)
+    wrapped_low = lower < 0
+    in_place = np.broadcast_shapes(np.shape(centre), half.shape) == half.shape
+    upper = np.add(centre, half, out=half) if in_place else centre + half
+    wrapped_high = upper > np.pi / 2
+    for limit in (lower, upper):
+        np.sin(limit, out=limit)
+        limit *= limit
+        if m != 1:
+            limit *= m
+    lower[wrapped_low] = 0.0
+    upper[wrapped_high] = m
     return lower, upper
 
 
@@ -785,7 +819,7 @@ def _all_limits(
 
 def _limits_in_effect(
     d: np.ndarray,
-    fid: np.ndarray,
+    counts: np.ndarray,
     target: np.ndarray,
     tau2: np.ndarray,
     data_type: str,
@@ -796,15 +830,18 @@ def _limits_in_effect(
 ) -> dict[str, np.ndarray]:
     """The limits of ``bands`` each unit is judged by: adjusted in a funnel with tau² > 0,
     unadjusted elsewhere; unit for unit what ``_all_limits`` gives of the kind in effect, each
-    limit computed once rather than both kinds for every unit (calculate_limits)."""
-    with np.errstate(divide="ignore"):  # a denominator of 0: infinite variance
-        var0 = (1 / (2 * np.sqrt(d))) ** 2
+    limit computed once rather than both kinds for every unit (calculate_limits).
+
+    ``target`` and ``tau2`` are per funnel; units come in funnel order, ``counts`` to each.
+    """
+    var0 = None if data_type == "SR" and sr_method == "SHMI" else _within_variance(d)
+    tau_rows = np.repeat(tau2, counts)
     out: dict[str, np.ndarray] = {}
     if data_type != "SR":
         # tau² is 0 (not NaN) where a funnel is unadjusted, and var0 + 0 is var0 exactly
         with np.errstate(divide="ignore", invalid="ignore"):
-            centre = (np.arcsin(np.sqrt(target)) if data_type == "PR" else np.log(target))[fid]
-        tau_rows = tau2[fid]
+            centre = np.arcsin(np.sqrt(target)) if data_type == "PR" else np.log(target)
+        centre = np.repeat(centre, counts)
         for band in bands:
             lower, upper = _limit_pair(
                 data_type, sr_method, band, d, var0, tau_rows, centre, m, cqc_squared
@@ -812,9 +849,15 @@ def _limits_in_effect(
             out[f"lower_{band}"], out[f"upper_{band}"] = lower, upper
         return out
     # SR: exact Poisson limits where unadjusted, the normal form with tau² where adjusted
-    adjusted = np.flatnonzero(tau2[fid] > 0)
-    exact = np.flatnonzero(~(tau2[fid] > 0))
-    distinct = np.unique(d[exact], return_inverse=True)
+    is_adjusted = tau_rows > 0
+    if not is_adjusted.any():
+        distinct = _distinct(d)
+        for band in bands:
+            out[f"lower_{band}"], out[f"upper_{band}"] = _poisson_pair(band, distinct, m)
+        return out
+    adjusted = np.flatnonzero(is_adjusted)
+    exact = np.flatnonzero(~is_adjusted)
+    distinct = _distinct(d[exact])
     for band in bands:
         lower, upper = np.empty(d.size), np.empty(d.size)
         lower[exact], upper[exact] = _poisson_pair(band, distinct, m)
@@ -823,14 +866,87 @@ def _limits_in_effect(
             sr_method,
             band,
             d[adjusted],
-            var0[adjusted],
-            tau2[fid[adjusted]],
+            np.ones(0) if var0 is None else var0[adjusted],
+            tau_rows[adjusted],
             np.ones(0),
             m,
             cqc_squared,
         )
         out[f"lower_{band}"], out[f"upper_{band}"] = lower, upper
     return out
+
+
+def _within_variance(d: np.ndarray) -> np.ndarray:
+    """(1 / (2·sqrt(d)))², the within-unit variance on the square-root and arcsine scales."""
+    with np.errstate(divide="ignore"):  # a denominator of 0: infinite variance
+        var0 = np.sqrt(d)
+        var0 *= 2
+        np.divide(1.0, var0, out=var0)
+        return np.square(var0, out=var0)
+
+
+def _distinct(d: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Distinct values of ``d`` and each one's index among them, as ``_poisson_pair`` takes them:
+    by hashing, which is cheaper than np.unique's sort and gives each value the same limits."""
+    inverse, u = pd.factorize(d, use_na_sentinel=False)
+    return np.asarray(u, dtype=float), inverse
+
+
+def _outlier_codes(value: np.ndarray, lower: np.ndarray, upper: np.ndarray) -> np.ndarray:
+    """Codes into _OUTLIER_LABELS: high over low, as where(high, 1, where(low, 2, 0))."""
+    codes = np.less(value, lower).view(np.int8)
+    codes *= 2
+    np.copyto(codes, 1, where=value > upper)
+    return codes
+
+
+# Distance on the arcsine scale beyond which a PR unit is surely inside or outside a limit:
+# a limit's sin² and the unit's arcsin(sqrt(p)) are each a few ulps from exact, which is far
+# below the ~1e-12 a gap of 1e-6 radians makes on the proportion scale (least at 0 and pi/2).
+_ANGLE_MARGIN = 1e-6
+
+
+def _pr_outlier_codes(
+    y: np.ndarray,
+    value: np.ndarray,
+    d: np.ndarray,
+    counts: np.ndarray,
+    target: np.ndarray,
+    tau2: np.ndarray,
+    band: str,
+    m: float,
+) -> np.ndarray:
+    """PR outlier codes without every unit's limits, equal to comparing the value with them.
+
+    sin² rises on [0, pi/2], so m·p < m·sin²(centre − half) where y = arcsin(sqrt(p)) is
+    below the lower angle (and likewise above the upper one; an angle that has wrapped past
+    0 or pi/2 pins its limit to 0 or m, which no proportion crosses). Units further than
+    _ANGLE_MARGIN from both angles are judged on the angles; the few nearer (or NaN) are
+    compared with their limits, computed exactly as ``_limits_in_effect`` computes them.
+    """
+    var0 = _within_variance(d)
+    tau_rows = np.repeat(tau2, counts)
+    with np.errstate(invalid="ignore"):
+        centre = np.repeat(np.arcsin(np.sqrt(target)), counts)
+    half = var0 + tau_rows
+    np.sqrt(half, out=half)
+    half *= _Z[band]
+    below = np.subtract(centre, half)  # y − lower angle, once the angle is taken from y
+    np.subtract(y, below, out=below)
+    above = np.add(centre, half, out=half)
+    np.subtract(y, above, out=above)  # y − upper angle
+    codes = np.less(below, -_ANGLE_MARGIN).view(np.int8)
+    codes *= 2
+    np.copyto(codes, 1, where=above > _ANGLE_MARGIN)
+    np.abs(below, out=below)
+    np.abs(above, out=above)
+    near = np.flatnonzero(~((below > _ANGLE_MARGIN) & (above > _ANGLE_MARGIN)))
+    if near.size:
+        lower, upper = _limit_pair(
+            "PR", "SHMI", band, d[near], var0[near], tau_rows[near], centre[near], m, True
+        )
+        codes[near] = _outlier_codes(value[near], lower, upper)
+    return codes
 
 
 def _core(
@@ -841,11 +957,15 @@ def _core(
     o: dict[str, Any],
     bands: tuple[str, ...] = ("95", "998"),
     both_kinds: bool = True,
+    columns: Sequence[str] | None = None,
 ) -> dict[str, Any]:
     """The funnels' statistics for units sorted by funnel (and group within it); with
-    ``both_kinds`` False, only the limits in effect (not the unadjusted and adjusted sets)."""
+    ``both_kinds`` False, only the limits in effect (not the unadjusted and adjusted sets);
+    ``columns`` names the points to return (all by default)."""
     data_type, sr_method, m = o["data_type"], o["sr_method"], o["multiplier"]
-    bounds = _segments(fid, n_funnels)
+    # fid is sorted, so a funnel's value goes to its units by repeating it, not by a gather
+    counts = np.bincount(fid, minlength=n_funnels)
+    bounds = np.r_[0, np.cumsum(counts)]
     rr = num / den
     d = _round_2dp(den) if o["round_expected"] else den
 
@@ -853,29 +973,38 @@ def _core(
     sum_den = np.bincount(fid, weights=d, minlength=n_funnels)
     with np.errstate(divide="ignore", invalid="ignore"):
         target = np.ones(n_funnels) if data_type == "SR" else sum_num / sum_den
-    if data_type == "SR":
-        tt = np.full(n_funnels, 0.0 if sr_method == "SHMI" else 1.0)
+    if data_type == "SR":  # the same target for every funnel
+        tt = np.float64(0.0 if sr_method == "SHMI" else 1.0)
     elif data_type == "PR":
-        tt = np.arcsin(np.sqrt(target))
+        tt = np.repeat(np.arcsin(np.sqrt(target)), counts)
     else:
         with np.errstate(divide="ignore"):
-            tt = np.log(target)
-    y, s, z = _transform(num, d, tt[fid], data_type, sr_method)
+            tt = np.repeat(np.log(target), counts)
+    y, s, z = _transform(num, d, tt, data_type, sr_method)
 
     truncate = data_type == "SR" and sr_method == "SHMI"
     low, high = _trim_cuts(z, bounds, o["trim"], truncate)
-    low_r, high_r = low[fid], high[fid]
+    low_r, high_r = np.repeat(low, counts), np.repeat(high, counts)
     if truncate:
         trimmed = (z <= low_r) | (z >= high_r)
         zw = np.where(trimmed, np.nan, z)
     else:
         trimmed = ~((z > low_r) & (z < high_r))
-        zw = np.where(z < low_r, low_r, np.where(z > high_r, high_r, z))
+        # where(z < low, low, where(z > high, high, z)), written in place
+        zw = z.copy()
+        np.copyto(zw, high_r, where=z > high_r)
+        np.copyto(zw, low_r, where=z < low_r)
+    del low_r, high_r
 
     used = ~np.isnan(zw)
     n_used = np.bincount(fid, weights=used, minlength=n_funnels)
-    sum_z2 = np.bincount(fid, weights=np.where(used, zw, 0.0) ** 2, minlength=n_funnels)
-    w = np.where(used, 1 / s**2, 0.0)
+    z2 = np.where(used, zw, 0.0)
+    sum_z2 = np.bincount(fid, weights=np.square(z2, out=z2), minlength=n_funnels)
+    del z2
+    # 1 / s², 0 where unused: s is not needed again, so it is worked in place
+    w = np.square(s, out=s)
+    np.divide(1.0, w, out=w)
+    w[~used] = 0.0
     with np.errstate(divide="ignore", invalid="ignore"):
         phi = (1 / n_used) * sum_z2
     tau2 = _dersimonian_laird(
@@ -899,25 +1028,35 @@ def _core(
             if name.rsplit("_", 1)[1] in bands
         }
     else:
-        limits, in_effect = {}, _limits_in_effect(*limit_args, bands=bands)
-    value = rr * m
+        limits = {}
+    value = rr
+    if m != 1:  # x × 1 is x
+        value *= m
     band = o["band"]
-    is_low = value < in_effect[f"lower_{band}"]
-    is_high = value > in_effect[f"upper_{band}"]
-    codes = np.where(is_high, 1, np.where(is_low, 2, 0)).astype(np.int8)
+    limits_wanted = columns is None or any(c.startswith(("lower_", "upper_")) for c in columns)
+    if not both_kinds and data_type == "PR" and not limits_wanted:
+        in_effect = {}
+        codes = _pr_outlier_codes(y, value, d, counts, target, tau2, band, m)
+    else:
+        if not both_kinds:
+            in_effect = _limits_in_effect(
+                d, counts, target, tau2, data_type, sr_method, m, o["cqc_squared"], bands
+            )
+        codes = _outlier_codes(value, in_effect[f"lower_{band}"], in_effect[f"upper_{band}"])
 
+    wanted = (lambda c: True) if columns is None else set(columns).__contains__
     points = {
         "numerator": num,
         "denominator": d,
         "value": value,
-        "target": (target * m)[fid],
+        **({"target": np.repeat(target * m, counts)} if wanted("target") else {}),
         "y": y,
         "z": z,
         "z_winsorised": zw,
         "trimmed": trimmed,
         **in_effect,
         **limits,
-        "outlier": pd.Categorical.from_codes(codes, categories=_OUTLIER_LABELS),
+        "outlier": pd.Categorical.from_codes(codes, categories=_OUTLIER_LABELS, validate=False),
     }
     return {
         "points": points,
@@ -925,6 +1064,6 @@ def _core(
         "tau2": tau2,
         "adjusted": adjusted,
         "target": target,
-        "n": np.bincount(fid, minlength=n_funnels),
-        "n_outliers": np.bincount(fid, weights=codes > 0, minlength=n_funnels).astype(int),
+        "n": counts,
+        "n_outliers": np.bincount(fid[codes > 0], minlength=n_funnels),
     }
