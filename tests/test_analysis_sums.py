@@ -46,11 +46,16 @@ def _keys_and_rows(seed: int, fractional: bool):
     live = rng.random(n) > 0.1
     region_of_area = rng.integers(0, 3, n_area)  # label 0 is blank
     stp_of_area = region_of_area * 2 + rng.integers(0, 2, n_area)
-    groups = {
-        "region": (region_of_area[area].astype(np.int32), np.array(["", "R1", "R2"], object)),
+    groups = {  # as analysis._area_attrs gives them: per row, labels, per area
+        "region": (
+            region_of_area[area].astype(np.int32),
+            np.array(["", "R1", "R2"], object),
+            region_of_area,
+        ),
         "stp": (
             stp_of_area[area].astype(np.int32),
             np.array(["", "S1", "S2", "S3", "S4", "S5"], object),
+            stp_of_area,
         ),
     }
     vtype = np.array([0, 2, 1, -1], dtype=np.int8)  # proportion, ratio, rate, a score
@@ -69,7 +74,7 @@ def test_comparator_sums_are_pandas_sums_to_the_bit(seed: int, fractional: bool)
         if kind == "england":
             gcode, glabels = np.zeros(k.n, dtype=np.int64), np.array(["England"], object)
         else:
-            gcode, glabels = groups[kind]
+            gcode, glabels, _ = groups[kind]
         nonblank = glabels != ""
         gid = gcode.astype(np.int64) * n_ip + k.ip
         agg = A._group_sums(gid, live & nonblank[gcode], num, den, value)
