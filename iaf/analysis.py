@@ -507,7 +507,7 @@ def _funnels(
 
 
 _FUNNEL_SLICE_ROWS = 1_000_000
-_QUINTILE_SLICE_ROWS = 1_000_000
+_QUINTILE_SLICE_ROWS = 500_000
 
 
 def _indicator_slices(bounds: np.ndarray, weight: np.ndarray, limit: int) -> list[tuple[int, int]]:
@@ -804,7 +804,7 @@ def _spc_slices(new_run: np.ndarray, polarity: np.ndarray) -> list[tuple[int, in
 RECENT_TREND_TYPES = ("proportion", "rate", "ratio")
 # rows per call of the recent trend: each series is worked on alone, so the indicators' blocks
 # can go in slices, which bounds the memory its grids take (a few hundred MB at most)
-_TREND_BLOCK_ROWS = 1_000_000
+_TREND_BLOCK_ROWS = 500_000
 
 
 def _recent_trend_blocks(results: pd.DataFrame, k: _Keys) -> list[tuple[int, int]]:
@@ -1209,7 +1209,7 @@ def _comparators(
         with np.errstate(invalid="ignore", divide="ignore"):
             mean[:] = sums["value"] / sums["count"]
         if redo.any():
-            rows = np.flatnonzero(redo[np.r_[group, n_groups]][cell])
+            rows = _rows_in_cells(redo[np.r_[group, n_groups]], cell, n_ip, k)
             kahan = _grouped_sums(
                 np.r_[group, n_groups][cell[rows]],
                 *_paired_counts(num[rows], den[rows]),
@@ -1268,6 +1268,16 @@ def _comparators(
     for col in ("indicator", "period", "group", "comparator"):
         out[col] = out[col].astype(str)
     return out, per_row
+
+
+def _rows_in_cells(chosen: np.ndarray, cell: np.ndarray, n_ip: int, k: _Keys) -> np.ndarray:
+    """Rows (ascending) whose cell (combo × n_ip + indicator × period) is ``chosen``: looked
+    for only in the blocks of the indicators that have a chosen cell, not all rows."""
+    ip = np.flatnonzero(chosen[:-1]) % n_ip
+    indicators = np.unique(ip // len(k.period_labels))
+    bounds = np.searchsorted(k.ind, np.c_[indicators, indicators + 1])
+    parts = [lo + np.flatnonzero(chosen[cell[lo:hi]]) for lo, hi in bounds]
+    return np.concatenate(parts) if parts else np.zeros(0, dtype=np.int64)
 
 
 def _workers() -> int:
@@ -1402,6 +1412,15 @@ def analyse(dataset: Dataset, options: Options | None = None) -> Analysis:
             _indicator_slices(ind_bounds, np.diff(ind_bounds), _QUINTILE_SLICE_ROWS),
         )
 
+    def funnels() -> tuple[np.ndarray, pd.Categorical, pd.Categorical, pd.DataFrame]:
+        z, outlier, summary = _funnels(k, num, den, vtype, live, options)
+        concern = _categorical(_concern(outlier, polarity), CONCERN_LABELS)
+        return z, _categorical(outlier, OUTLIER_LABELS), concern, summary
+
+    def spc_stage() -> tuple[pd.DataFrame, np.ndarray, pd.Categorical]:
+        limits, starts, point_type = _spc(k, period_end, value, polarity, options)
+        return limits, starts, _categorical(point_type + 1, ["", *spc.POINT_TYPES])
+
     # listed in the order to start them when a thread is free: the stages that need most
     # working memory first, while little of the results is held yet, and the two threads'
     # shares of the work about even
@@ -1410,19 +1429,19 @@ def analyse(dataset: Dataset, options: Options | None = None) -> Analysis:
             "cis": (cis, ()),
             "groups": (area_groups, ()),
             "comparators": (comparators, ("groups",)),
-            "funnels": (lambda: _funnels(k, num, den, vtype, live, options), ()),
-            "spc": (lambda: _spc(k, period_end, value, polarity, options), ()),
+            "significance": (significance, ("cis", "comparators")),
+            "funnels": (funnels, ()),
+            "spc": (spc_stage, ()),
             "base_columns": (base_columns, ("cis",)),
             "trends": (trends, ("base_columns",)),
             "quintiles": (quintiles, ()),
-            "significance": (significance, ("cis", "comparators")),
             "periods": (lambda: _period_table(dataset.values), ()),
         },
         _workers(),
     )
     sig = done["significance"]
     cmp_value = done["comparators"][1]
-    funnel_z, outlier, fsummary = done["funnels"]
+    funnel_z, outlier, concern, fsummary = done["funnels"]
     spc_limits, series_starts, spc_type = done["spc"]
     columns = done["base_columns"]
     groups = done["groups"]
@@ -1437,13 +1456,12 @@ def analyse(dataset: Dataset, options: Options | None = None) -> Analysis:
         columns[f"{kind}_value"] = cmp_value[kind]
         columns[f"{prefix}sig_95"] = sig[f"{prefix}sig_95"]
         columns[f"{prefix}sig_998"] = sig[f"{prefix}sig_998"]
-    spc_labels = ["", *spc.POINT_TYPES]
     columns |= {
         "quintile": done["quintiles"],
         "funnel_z": funnel_z,
-        "funnel_outlier": _categorical(outlier, OUTLIER_LABELS),
-        "funnel_concern": _categorical(_concern(outlier, polarity), CONCERN_LABELS),
-        "spc_point_type": _categorical(spc_type + 1, spc_labels),
+        "funnel_outlier": outlier,
+        "funnel_concern": concern,
+        "spc_point_type": spc_type,
     }
     results = pd.DataFrame(columns, copy=False)
     bounds = np.searchsorted(k.ind, np.arange(len(k.ind_labels) + 1))
