@@ -424,7 +424,12 @@ def url_widget(widget, label: str, options, *, key: str, default_index: int = 0,
         if match is not None:
             st.session_state[key] = match
     if key in st.session_state and st.session_state[key] not in options:
-        del st.session_state[key]
+        # e.g. a quarter kept from a quarterly indicator when an annual one is chosen: set the
+        # default in the state (deleting it left the box showing the old choice in the browser)
+        if options:
+            st.session_state[key] = options[min(max(default_index, 0), len(options) - 1)]
+        else:
+            del st.session_state[key]
     if key in st.session_state:
         value = widget(label, options, key=key, **kwargs)
     else:

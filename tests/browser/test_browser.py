@@ -155,6 +155,17 @@ def test_deep_link_opens_explorer_on_indicator_period_and_comparator(page: Page)
     expect(sidebar_box(page, "Compare with")).to_have_value("its region")
 
 
+def test_period_box_follows_an_indicator_with_other_periods(page: Page):
+    """A quarter chosen for a quarterly indicator is not a period of an annual one: the box
+    then shows the annual indicator's latest year, the period the page draws."""
+    open_app(page, f"/explorer?ind=123a&iperiod={quote('2020/21 Q4', safe='')}")
+    expect(sidebar_box(page, "Period")).to_have_value("2020/21 Q4")
+    choose(page, "Indicator", "103b")
+    expect(heading(page, 2).first).to_contain_text("103b")
+    expect(sidebar_box(page, "Period")).to_have_value("2020/21")
+    assert url_params(page).get("iperiod") == "2020/21"
+
+
 # ── 4. downloads ─────────────────────────────────────────────────────────────────────────
 def test_download_outlier_table_csv_and_funnel_png(page: Page):
     open_app(page, "/explorer")
