@@ -161,7 +161,8 @@ def _wilson(x: np.ndarray, n: np.ndarray, levels: np.ndarray) -> tuple[np.ndarra
 def _byars(x: np.ndarray, levels: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     # Byar's approximation (Breslow & Day 1987), as PHE's byars_lower / byars_upper.
     z = _z(levels)
-    with np.errstate(invalid="ignore", divide="ignore"):
+    # a tiny count overflows the cube to -inf: a negative lower limit, NA below as in PHE
+    with np.errstate(invalid="ignore", divide="ignore", over="ignore"):
         lower = x * (1 - 1 / (9 * x) - z / (3 * np.sqrt(x))) ** 3
         upper = (x + 1) * (1 - 1 / (9 * (x + 1)) + z / (3 * np.sqrt(x + 1))) ** 3
     # PHE sets a negative Byar's lower limit (tiny counts, very high confidence) to NA.

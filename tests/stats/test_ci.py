@@ -509,3 +509,15 @@ def test_poisson_limits_monotone_in_count(x):
     lower, upper = ci.poisson_ci([x, x + 1], 0.95)
     assert lower[0] <= lower[1]
     assert upper[0] <= upper[1]
+
+
+def test_byars_lower_limit_of_a_tiny_count_is_missing_without_a_warning():
+    """A count of 1e-300 overflows the cube in Byar's lower limit (found by the property test
+    ``test_ci_functions_refuse_bad_input_only_with_input_error``): the limit is negative, so
+    missing as in PHE, and numpy's overflow is expected, not warned."""
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        lower, upper = ci._byars(np.array([1e-300]), np.array([0.95]))
+    assert np.isnan(lower).all() and np.isfinite(upper).all()
