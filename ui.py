@@ -9,6 +9,7 @@ per-session (the active dataset's key, presentation mode), with page-prefixed ke
 from __future__ import annotations
 
 import argparse
+import functools
 import logging
 import os
 import re
@@ -35,16 +36,18 @@ MAX_BARS = 400  # a ranked bar chart beyond this is unreadable on a projector
 
 
 # ── where data comes from ────────────────────────────────────────────────────────────────
-def _cli_args() -> argparse.Namespace:
+@functools.lru_cache(maxsize=4)
+def _cli_data(argv: tuple[str, ...]) -> str | None:
+    """``--data`` from the command line (parsed once: every rerun asks, several times)."""
     parser = argparse.ArgumentParser(add_help=False)
     parser.add_argument("--data")
-    args, _ = parser.parse_known_args(sys.argv[1:])
-    return args
+    args, _ = parser.parse_known_args(list(argv))
+    return args.data
 
 
 def data_dir() -> Path | None:
     """The user's own data folder: ``--data DIR`` after ``--``, or ``$IAF_DATA``."""
-    value = _cli_args().data or os.environ.get("IAF_DATA")
+    value = _cli_data(tuple(sys.argv[1:])) or os.environ.get("IAF_DATA")
     return Path(value).expanduser().resolve() if value else None
 
 
@@ -281,7 +284,11 @@ class _Unvalidated:
 
 
 def altair_chart(chart, **kwargs):
-    """``st.altair_chart(chart, **kwargs)`` without validating the spec again on each rerun."""
+    """``st.altair_chart(chart, **kwargs)`` without validating the spec again on each rerun;
+    a chart already written as a Vega-Lite dict (``charts.funnel_chart(live=True)``) goes to
+    ``st.vega_lite_chart`` as it is."""
+    if isinstance(chart, dict):
+        return st.vega_lite_chart(spec=chart, **kwargs)
     return st.altair_chart(_Unvalidated(chart), **kwargs)
 
 
@@ -435,10 +442,22 @@ def url_widget(widget, label: str, options, *, key: str, default_index: int = 0,
     else:
         index = min(max(default_index, 0), len(options) - 1) if options else 0
         value = widget(label, options, index=index, key=key, **kwargs)
-    if value is not None and st.query_params.get(key) != str(value):
-        st.query_params[key] = str(value)
-    written[key] = None if value is None else str(value)
+    if value is not None:
+        keep_in_url(**{key: value})
+    else:
+        written[key] = None
     return value
+
+
+def keep_in_url(**params: object) -> None:
+    """Write the values of URL-bound controls to the URL, where they differ from it (each
+    write is a message to the browser and an entry in its history)."""
+    written = st.session_state.setdefault("_url_written", {})
+    for key, value in params.items():
+        text = str(value)
+        if st.query_params.get(key) != text:
+            st.query_params[key] = text
+        written[key] = text
 
 
 def url_toggle(label: str, *, key: str, value: bool = False, **kwargs) -> bool:
@@ -451,8 +470,7 @@ def url_toggle(label: str, *, key: str, value: bool = False, **kwargs) -> bool:
         on = st.toggle(label, key=key, **kwargs)
     else:
         on = st.toggle(label, value=value, key=key, **kwargs)
-    st.query_params[key] = "1" if on else "0"
-    written[key] = "1" if on else "0"
+    keep_in_url(**{key: "1" if on else "0"})
     return on
 
 
