@@ -105,8 +105,8 @@ if tab_funnel.open:
             # The finding is the chart's headline; the live chart's own description stays the
             # same from one indicator to the next (see charts.funnel_chart's ``live``).
             st.caption(
-                f"{ui.md_text(fv['finding'])} Limits: 95% (dashed) and 99.8% (solid). Click a "
-                "point to open that area's profile."
+                f"{ui.md_text(fv['finding'])} {len(fv['points']):,} areas plotted; limits 95% "
+                "(dashed) and 99.8% (solid). Click a point to open that area's profile."
             )
             # Always one element here, so the chart keeps its place (and its Vega view).
             notes = st.container()
@@ -117,7 +117,11 @@ if tab_funnel.open:
                     "more than performance.",
                     icon=":material/warning:",
                 )
-            live = charts.funnel_chart(fv["points"], fv["limits"], live=True, **funnel_args)
+            # All practices: a canvas for every indicator, not only those with over 2,000.
+            many = ds.area_type == "practice" and not parent
+            live = charts.funnel_chart(
+                fv["points"], fv["limits"], live=True, many=many, **funnel_args
+            )
             event = ui.altair_chart(live, on_select="rerun", key="funnel")
             picked = event["selection"].get("pick") if event else None
             if picked:

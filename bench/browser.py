@@ -46,12 +46,15 @@ _FIRST_CHART_JS = """() => {
     if (c.offsetParent === null) continue;
     // SVG: count the point marks (one path per item of a symbol mark; legend symbols are
     // role-legend-symbol). Streamlit draws large charts on a canvas instead, which has no
-    // marks to count: then take the number of areas from the chart's ARIA label.
+    // marks to count: then take the number of areas from the explorer's caption ("6,412
+    // areas plotted"; the chart's own description names no number, so that its spec stays
+    // the same from one indicator to the next).
     const marks = c.querySelectorAll('g.mark-symbol.role-mark path').length;
     if (c.querySelector('svg') && marks > 0) return {marks: marks, renderer: 'svg'};
     const canvas = c.querySelector('canvas');
     if (canvas && canvas.width > 0) {
-      const m = (c.getAttribute('aria-label') || '').match(/([0-9][0-9,]*) areas/);
+      const main = document.querySelector('[data-testid="stMain"]');
+      const m = ((main && main.innerText) || '').match(/([0-9][0-9,]*) areas plotted/);
       return {marks: m ? Number(m[1].replace(/,/g, '')) : -1, renderer: 'canvas'};
     }
   }
@@ -184,7 +187,8 @@ def measure(
     return {
         "cold_start_s": cold,
         "server_ready_s": healthy,
-        # A canvas has no marks to count and the floor no ARIA label: it drew ``points``.
+        # The floor names no count (its chart may be a canvas, with no marks to count): it drew
+        # ``points``.
         "marks": int(first["marks"]) if target == "app" else points,
         "renderer": first["renderer"],
         "changes_ms": [ms for ms, _ in timed],

@@ -30,6 +30,8 @@ References
 
 from __future__ import annotations
 
+import functools
+import json
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -164,6 +166,7 @@ ICON_WORDS = {
 }
 _SHORT_LABELS = {i.code: f"{i.code} {i.short_name}" for i in CATALOGUE}
 _LIMIT_COLUMNS = ("lower_95", "upper_95", "lower_998", "upper_998")
+_LIMIT_BANDS = ("95% limits", "95% limits", "99.8% limits", "99.8% limits")
 _FUNNEL_POINT_COLUMNS = ("area_code", "area_name", "denominator", "value", "z", "judgement_label")
 
 
@@ -236,18 +239,21 @@ def funnel_chart(
     source: str = _DEFAULT_SOURCE,
     x_title: str = "Denominator (size of area)",
     live: bool = False,
-) -> alt.LayerChart:
+    many: bool = False,
+) -> alt.LayerChart | dict[str, Any]:
     """Funnel plot of value against denominator with 95% (dashed) and 99.8% (solid) limits.
 
     ``points``: area_code, area_name, denominator, value, outlier ("high"/"low"/""),
     concern ("concern"/"better than expected"/""), z. ``limits``: a grid of denominator,
     lower_95, upper_95, lower_998, upper_998. Clicking a point selects ``pick`` on area_code.
 
-    ``live=True`` is the on-screen variant: its spec is the same for every indicator and
-    period with as many areas (see :func:`_live_funnel`), so Streamlit swaps the data of the
-    chart already drawn instead of compiling a new Vega view. It reads its titles from data
-    through expressions, which Vega-Lite compiles but its JSON schema does not describe:
-    downloads and exports use the default, fully written-out spec.
+    ``live=True`` is the on-screen variant, a Vega-Lite spec (a dict, its data in
+    ``datasets``) for ``st.vega_lite_chart``: its spec is the same for every indicator, period
+    and number of areas (see :func:`_live_funnel`), so Streamlit swaps the data of the chart
+    already drawn instead of compiling a new Vega view. It reads its titles from data through
+    expressions, which Vega-Lite compiles but its JSON schema does not describe: downloads
+    and exports use the default, fully written-out spec. ``many`` (live only): draw on a
+    canvas without per-point descriptions for screen readers, whatever the number of points.
     """
     _require(
         points,
@@ -268,6 +274,7 @@ def funnel_chart(
             selected=selected,
             source=source,
             x_title=x_title,
+            many=many,
         )
     fmt = _value_format(indicator)
     judged = _styled(
@@ -308,6 +315,14 @@ def funnel_chart(
     return _finish(chart, finding)
 
 
+def _limit_dashes() -> alt.Scale:
+    """The "Control limits" scale: 95% dashed, 99.8% solid."""
+    return alt.Scale(
+        domain=["95% limits", "99.8% limits"],
+        range=[FUNNEL_LINES["95% limits"], FUNNEL_LINES["99.8% limits"]],
+    )
+
+
 def _funnel_bands(limits: pd.DataFrame, x: alt.X, y: alt.Y) -> alt.Chart:
     """The funnel's 95% (dashed) and 99.8% (solid) limit lines."""
     return (
@@ -317,23 +332,52 @@ def _funnel_bands(limits: pd.DataFrame, x: alt.X, y: alt.Y) -> alt.Chart:
             x=x,
             y=y,
             detail=alt.Detail("limit:N"),
-            strokeDash=alt.StrokeDash(
-                "band:N",
-                title="Control limits",
-                scale=alt.Scale(
-                    domain=["95% limits", "99.8% limits"],
-                    range=[FUNNEL_LINES["95% limits"], FUNNEL_LINES["99.8% limits"]],
-                ),
-            ),
+            strokeDash=alt.StrokeDash("band:N", title="Control limits", scale=_limit_dashes()),
         )
     )
 
 
+def _live_funnel_bands(x: alt.X, **y: Any) -> list[alt.Chart]:
+    """The live funnel's limit lines: the same four lines as :func:`_funnel_bands`, one layer
+    each reading its own column of the grid as it comes (a few numbers a row, folded by
+    nobody), with its dash a constant of the shared "Control limits" scale. In paired browser
+    runs at CCG scale this drew a change about 35 ms sooner than the folded long table. A
+    scale on a constant (``datum``) is compiled by Vega-Lite but not described by its schema,
+    like the live chart's expressions, so the downloads keep :func:`_funnel_bands`. ``y``: the
+    lines' ``alt.Y`` options."""
+    base = alt.Chart(alt.NamedData(name=_LIVE_LIMITS)).mark_line(
+        clip=True, color=FUNNEL_LINES["colour"], strokeWidth=1.5
+    )
+    return [
+        base.encode(
+            x=x,
+            y=alt.Y(f"{column}:Q", **y),
+            strokeDash={
+                "datum": band,
+                "type": "nominal",
+                "title": "Control limits",
+                "scale": _limit_dashes().to_dict(),
+            },
+        )
+        for column, band in zip(_LIMIT_COLUMNS, _LIMIT_BANDS, strict=True)
+    ]
+
+
 def _funnel_dots(
-    base: alt.Chart, keyed: pd.DataFrame, x: alt.X, y_scale: alt.Scale, value: alt.Tooltip
+    base: alt.Chart,
+    keyed: pd.DataFrame,
+    x: alt.X,
+    y_scale: alt.Scale,
+    value: alt.Tooltip,
+    numbers: tuple[alt.Tooltip, alt.Tooltip] | None = None,
 ) -> alt.Chart:
     """The funnel's points, coloured and shaped by judgement (the legend lists ``keyed``'s),
-    with the ``pick`` click selection; ``value`` is the tooltip's value line."""
+    with the ``pick`` click selection; ``value`` is the tooltip's value line, ``numbers`` its
+    denominator and z-score lines (by default formatted in the browser)."""
+    den, z = numbers or (
+        alt.Tooltip("denominator:Q", title="Denominator", format=",.0f"),
+        alt.Tooltip("z:Q", title="z-score", format=".2f"),
+    )
     pick = alt.selection_point(name="pick", fields=["area_code"], on="click")
     return (
         base.mark_point(filled=True, size=110, strokeWidth=1)
@@ -348,8 +392,8 @@ def _funnel_dots(
                 alt.Tooltip("area_name:N", title="Area"),
                 alt.Tooltip("area_code:N", title="Code"),
                 value,
-                alt.Tooltip("denominator:Q", title="Denominator", format=",.0f"),
-                alt.Tooltip("z:Q", title="z-score", format=".2f"),
+                den,
+                z,
                 alt.Tooltip("judgement_label:N", title="Funnel plot"),
             ],
         )
@@ -371,6 +415,14 @@ def _meta(field: str) -> alt.ExprRef:
     return alt.ExprRef(f"data({_js_string(_FUNNEL_META)})[0][{_js_string(field)}]")
 
 
+_LIVE_POINTS = "funnel_points"
+_LIVE_LIMITS = "funnel_limits"
+_LIVE_DESCRIPTION = (
+    "Funnel plot: value against denominator for each area, with 95% and 99.8% control limits; "
+    "the indicator, period, number of areas and finding are named above the chart."
+)
+
+
 def _live_funnel(
     points: pd.DataFrame,
     limits: pd.DataFrame,
@@ -383,37 +435,46 @@ def _live_funnel(
     selected: str | None,
     source: str,
     x_title: str,
-) -> alt.LayerChart:
-    """The funnel plot with nothing about the indicator or period written into its spec.
+    many: bool = False,
+) -> dict[str, Any]:
+    """The funnel plot with nothing about the indicator, period or areas written into its spec.
 
     Streamlit re-creates the Vega view (compiling the layered spec again) whenever the spec,
     datasets aside, differs from the one drawn, and otherwise swaps the datasets in place: in
     paired browser runs that saved 0.2-0.46 s per indicator change at CCG scale. So the
     title, subtitle, axis titles, y range and centre line are read from a one-row dataset
-    named ``funnel_meta`` (a name that stays put, unlike the content-hashed names of the
-    other datasets); the tooltip's value is text with its unit; the legend lists every
-    judgement of the indicator's kind; and the chart's description names only what is drawn
-    (the page states the finding next to the chart).
+    named ``funnel_meta``; the tooltip's value is text with its unit; the legend lists every
+    judgement of the indicator's kind; and the description names only what is drawn (the
+    page states the finding and the number of areas next to the chart).
+
+    The spec comes as a plain dict for ``st.vega_lite_chart``, with its three datasets (points,
+    limit lines, meta) under fixed names in ``datasets``. The spec itself is built with Altair
+    once per legend and highlight (:func:`_live_funnel_template`): building the layered chart
+    and converting it took about 90 ms of every rerun, for the same spec each time.
     """
     n = len(points)
     kinds = _FUNNEL_KINDS[indicator.polarity != "no_judgement"]
     judged = _styled(
         points.assign(judgement=_funnel_judgement(points)), "judgement", FUNNEL, "funnel judgement"
     )
-    keys = [k for k in FUNNEL if k in kinds or k in set(judged["judgement"])]
-    legend = pd.DataFrame({"judgement": pd.Series(keys, dtype=object)})
+    present = set(judged["judgement"])
+    keys = tuple(k for k in FUNNEL if k in kinds or k in present)
     value_text = np.where(
         judged["value"].notna(),
         [f"{_format_number(v, indicator)} {indicator.unit}" for v in judged["value"].fillna(0)],
         "–",
     )
     shown = (_named(judged) if selected is not None else judged).assign(
-        value_text=value_text.astype(object)
+        value_text=value_text.astype(object),
+        denominator_text=_texts(judged["denominator"], "{:,.0f}"),
+        z_text=_texts(judged["z"], "{:.2f}"),
     )[
         [
             *(c for c in _FUNNEL_POINT_COLUMNS if c != "value"),
             "value",
             "value_text",
+            "denominator_text",
+            "z_text",
             *(["area_label"] if selected is not None else []),
         ]
     ]
@@ -430,17 +491,42 @@ def _live_funnel(
         "y_lo": lo,
         "y_hi": hi,
     }
+    spec = json.loads(_live_funnel_template(keys, selected, many))
+    spec["datasets"] = {
+        _FUNNEL_META: [meta],
+        _LIVE_POINTS: shown.reset_index(drop=True),
+        _LIVE_LIMITS: limits[["denominator", *_LIMIT_COLUMNS]].reset_index(drop=True),
+    }
+    return spec
+
+
+def _texts(values: pd.Series, fmt: str) -> np.ndarray:
+    """Numbers as text for a tooltip ("–" where missing)."""
+    numbers = values.to_numpy(dtype=float, na_value=np.nan)
+    return np.array([fmt.format(v) if v == v else "–" for v in numbers], dtype=object)
+
+
+@functools.lru_cache(maxsize=32)
+def _live_funnel_template(keys: tuple[str, ...], selected: str | None, many: bool) -> str:
+    """The live funnel's spec as JSON, its data referred to by name only (see _live_funnel).
+
+    Converted as Streamlit converts an Altair chart (no Altair theme: Streamlit switches
+    Altair's default theme off), but not at top level, so that Altair adds no theme; the
+    ``$schema`` it would add is added here.
+
+    ``many``: the canvas renderer and no per-mark ARIA, set here. Streamlit sets both itself
+    on a chart with over 2,000 points (or 5,000 rows), so at practice level an indicator with
+    1,900 practices and the next with 6,400 had different specs, and the browser compiled the
+    chart again between them; set for a whole dataset, the spec stays the same.
+    """
+    legend = pd.DataFrame({"judgement": pd.Series(list(keys), dtype=object)})
     y_scale = alt.Scale(domain=[_meta("y_lo"), _meta("y_hi")], nice=True)
     # Axis titles as dicts: alt.Axis checks a title against the schema, which has no
     # expressions there either (Vega-Lite compiles them).
     x = alt.X(
         "denominator:Q", axis={"title": _meta("x_title").to_dict()}, scale=alt.Scale(zero=False)
     )
-    bands = _funnel_bands(
-        limits,
-        x,
-        alt.Y("limit_value:Q", scale=y_scale, axis={"title": _meta("y_title").to_dict()}),
-    )
+    bands = _live_funnel_bands(x, scale=y_scale, axis={"title": _meta("y_title").to_dict()})
     centre = (
         alt.Chart(alt.NamedData(name=_FUNNEL_META))
         .mark_rule(color=FUNNEL_LINES["target"], strokeWidth=2)
@@ -449,22 +535,38 @@ def _live_funnel(
             tooltip=[alt.Tooltip("target:Q", title="Centre line", format=",.4~f")],
         )
     )
-    base = alt.Chart(shown)
-    dots = _funnel_dots(base, legend, x, y_scale, alt.Tooltip("value_text:N", title="Value"))
+    base = alt.Chart(alt.NamedData(name=_LIVE_POINTS))
+    # The tooltip's numbers come as text: Vega works out every point's tooltip when the data
+    # change, and formatting 6,500 numbers twice through its expression interpreter cost more
+    # than sending them formatted.
+    dots = _funnel_dots(
+        base,
+        legend,
+        x,
+        y_scale,
+        alt.Tooltip("value_text:N", title="Value"),
+        (
+            alt.Tooltip("denominator_text:N", title="Denominator"),
+            alt.Tooltip("z_text:N", title="z-score"),
+        ),
+    )
     # A fixed view name: Altair would otherwise name it by a hash of the whole chart.
     dots.name = "funnel_points"
-    layers = [bands, centre, dots, *_highlight(base, selected, "value", y_scale)]
+    layers = [*bands, centre, dots, *_highlight(base, selected, "value", y_scale)]
     chart = alt.layer(*layers)
     lines = ", ".join(_meta(k).expr for k in ("sub1", "sub2", "sub3"))
     # A plain dict: TitleParams checks a subtitle against the schema, which has no expressions.
     chart.title = {"text": _meta("title").to_dict(), "subtitle": {"expr": f"[{lines}]"}}
     chart.width, chart.height = 640, 460
-    chart.datasets = {_FUNNEL_META: [meta]}
-    return _finish(
-        chart,
-        f"Funnel plot of {n} areas: value against denominator, with 95% and 99.8% control "
-        "limits; the indicator, period and finding are named above the chart.",
-    )
+    chart = _finish(chart, _LIVE_DESCRIPTION)
+    spec = chart.to_dict(validate=False, context={"top_level": False})
+    if many:
+        spec["usermeta"] = {"embedOptions": {"renderer": "canvas"}}
+        spec["config"] = {
+            **spec["config"],
+            "mark": {**spec["config"].get("mark", {}), "aria": False},
+        }
+    return json.dumps({"$schema": alt.SCHEMA_URL, **spec})
 
 
 # ── 2. Ranked bars with CIs ─────────────────────────────────────────────────────────────────

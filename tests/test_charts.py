@@ -8,6 +8,7 @@ Rendering checks go through vl-convert's scenegraph, which is what a saved PNG/S
 from __future__ import annotations
 
 import json
+import re
 
 import altair as alt
 import numpy as np
@@ -653,7 +654,7 @@ def test_iaf_charts_does_not_import_streamlit():
 
 
 # ── The live funnel: one spec for every indicator, so the browser swaps data in place ──────
-def live_funnel(indicator, period: str, shift: float = 0.0) -> alt.TopLevelMixin:
+def live_funnel(indicator, period: str, shift: float = 0.0) -> dict:
     points, limits = funnel_frames()
     return charts.funnel_chart(
         points.assign(value=points["value"] + shift),
@@ -668,22 +669,89 @@ def live_funnel(indicator, period: str, shift: float = 0.0) -> alt.TopLevelMixin
     )
 
 
-def test_live_funnel_spec_is_the_same_for_other_indicators_and_periods():
+def as_json(spec: dict) -> dict:
+    """The live spec as Streamlit sends it to Vega-Lite: its frames as rows."""
+    rows = {
+        name: json.loads(data.to_json(orient="records")) if isinstance(data, pd.DataFrame) else data
+        for name, data in spec["datasets"].items()
+    }
+    return {**spec, "datasets": rows}
+
+
+def test_live_funnel_spec_is_the_same_for_other_indicators_periods_and_areas():
     """Streamlit re-creates the Vega view only when the spec (datasets aside) changes."""
-    a = live_funnel(HIGHER, "2016/17 Q3").to_dict(validate=False)
-    b = live_funnel(LOWER, "2019/20", shift=-50).to_dict(validate=False)
-    meta_a, meta_b = a.pop("datasets"), b.pop("datasets")
-    names = {n: f"d{i}" for i, n in enumerate(meta_a)} | {n: f"d{i}" for i, n in enumerate(meta_b)}
-    text = [json.dumps(s, sort_keys=True) for s in (a, b)]
-    for old, new in names.items():
-        text = [t.replace(old, new) for t in text]
-    assert text[0] == text[1]
-    assert meta_a["funnel_meta"] != meta_b["funnel_meta"]
+    a = live_funnel(HIGHER, "2016/17 Q3")
+    b = charts.funnel_chart(
+        *(frame.iloc[:4] for frame in funnel_frames()),
+        indicator=LOWER,
+        target=24.0,
+        finding=FINDING,
+        period="2019/20",
+        comparator_note="England 24.0%",
+        adjusted_note="Limits adjusted for overdispersion.",
+        live=True,
+    )
+    data_a, data_b = a.pop("datasets"), b.pop("datasets")
+    assert json.dumps(a, sort_keys=True) == json.dumps(b, sort_keys=True)
+    assert set(data_a) == set(data_b) == {"funnel_meta", "funnel_points", "funnel_limits"}
+    assert data_a["funnel_meta"] != data_b["funnel_meta"]
+    assert len(data_a["funnel_points"]) == 6 and len(data_b["funnel_points"]) == 4
+
+
+def test_live_funnel_of_many_points_is_drawn_on_a_canvas_whatever_their_number():
+    """Streamlit picks the canvas itself above 2,000 points, which changed the spec between
+    indicators with fewer and more practices; ``many`` fixes it for the whole dataset."""
+    points, limits = funnel_frames()
+    common = dict(
+        indicator=HIGHER,
+        target=74.0,
+        finding=FINDING,
+        period="2016/17 Q3",
+        comparator_note="England 74.0%",
+        adjusted_note="Limits not adjusted for overdispersion.",
+        live=True,
+    )
+    big = charts.funnel_chart(points, limits, many=True, **common)
+    small = charts.funnel_chart(points.iloc[:3], limits, many=True, **common)
+    few = charts.funnel_chart(points, limits, **common)
+    for spec in (big, small, few):
+        spec.pop("datasets")
+    assert big == small
+    assert big["usermeta"]["embedOptions"]["renderer"] == "canvas"
+    assert big["config"]["mark"]["aria"] is False
+    assert "usermeta" not in few and "aria" not in few["config"].get("mark", {})
+
+
+def test_live_funnel_spec_names_no_number_of_areas():
+    """The description used to say "Funnel plot of 196 areas": one area suppressed in another
+    indicator changed the spec, and the browser compiled the whole chart again."""
+    spec = live_funnel(HIGHER, "2016/17 Q3")
+    spec.pop("datasets")
+    text = json.dumps(spec)
+    assert not re.search(r"[0-9][0-9,]* areas", text), spec["description"]
+    assert "2016/17" not in text and HIGHER.code not in text
+
+
+def test_live_funnel_draws_what_the_altair_chart_draws():
+    """The live spec is built once by Altair and reused; its points, limits and legend are
+    those of the written-out chart the downloads use."""
+    live = as_json(live_funnel(HIGHER, "2016/17 Q3"))
+    full = charts.funnel_chart(
+        *funnel_frames(),
+        indicator=HIGHER,
+        target=74.0,
+        finding=FINDING,
+        period="2016/17 Q3",
+        comparator_note="England 74.0%",
+        adjusted_note="Limits not adjusted for overdispersion.",
+    ).to_dict()
+    for mark in ("symbol", "line", "rule"):
+        assert len(scenegraph_items(live, mark)) == len(scenegraph_items(full, mark)), mark
 
 
 @pytest.mark.parametrize("indicator", [HIGHER, LOWER], ids=["higher", "lower"])
 def test_live_funnel_draws_its_titles_range_and_centre_line_from_its_data(indicator):
-    spec = live_funnel(indicator, "2016/17 Q3").to_dict(validate=False)
+    spec = as_json(live_funnel(indicator, "2016/17 Q3"))
     graph = vlc.vegalite_to_scenegraph(spec)
     drawn = " ".join(
         str(item["text"])
@@ -701,8 +769,8 @@ def test_live_funnel_draws_its_titles_range_and_centre_line_from_its_data(indica
 
 
 def test_live_funnel_tooltip_gives_the_value_with_its_unit():
-    spec = live_funnel(LOWER, "2016/17 Q3").to_dict(validate=False)
-    rows = next(
-        v for k, v in spec["datasets"].items() if k != "funnel_meta" and "value_text" in v[0]
-    )
-    assert rows[0]["value_text"] == f"60.0 {LOWER.unit}"
+    rows = live_funnel(LOWER, "2016/17 Q3")["datasets"]["funnel_points"]
+    assert rows["value_text"].iloc[0] == f"60.0 {LOWER.unit}"
+    # Its numbers come formatted, as the downloads' tooltips format them in the browser.
+    assert rows["denominator_text"].tolist() == [f"{d:,.0f}" for d in rows["denominator"]]
+    assert rows["z_text"].tolist() == [f"{z:.2f}" for z in rows["z"]]
