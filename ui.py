@@ -247,8 +247,9 @@ def download_table(frame: pd.DataFrame, name: str, *, key: str) -> None:
     """CSV and Excel downloads of a table, both safe against formula injection."""
     from iaf import exports
 
-    c1, c2 = st.columns(2)
-    c1.download_button(
+    # One horizontal row: one block, not a row of two columns (three blocks) to redraw.
+    row = st.container(horizontal=True)
+    row.download_button(
         "Download CSV",
         data=lambda: exports.to_csv_bytes(frame),
         file_name=f"{name}.csv",
@@ -257,7 +258,7 @@ def download_table(frame: pd.DataFrame, name: str, *, key: str) -> None:
         on_click="ignore",
         icon=":material/download:",
     )
-    c2.download_button(
+    row.download_button(
         "Download Excel",
         data=lambda: exports.to_excel_bytes(frame, name[:31]),
         file_name=f"{name}.xlsx",
@@ -300,8 +301,8 @@ def download_chart(chart, name: str, *, key: str) -> None:
     def built():
         return chart() if callable(chart) else chart
 
-    c1, c2 = st.columns(2)
-    c1.download_button(
+    row = st.container(horizontal=True)
+    row.download_button(
         "Chart as PNG",
         data=lambda: exports.chart_png(built()),
         file_name=f"{name}.png",
@@ -310,7 +311,7 @@ def download_chart(chart, name: str, *, key: str) -> None:
         on_click="ignore",
         icon=":material/image:",
     )
-    c2.download_button(
+    row.download_button(
         "Chart as SVG",
         data=lambda: exports.chart_svg(built()),
         file_name=f"{name}.svg",

@@ -1424,12 +1424,18 @@ def _styled(
 ) -> pd.DataFrame:
     """``frame`` plus ``<column>_label`` ("▲ Better"), ``_glyph`` and ``_ink`` display columns."""
     _check_keys(frame, column, styles, what)
-    keys = frame[column].astype(object)
+    # Every key is known (checked): look each style up by its position, not through a map.
+    codes = pd.Categorical(frame[column].astype(object), categories=list(styles)).codes
+
+    def pick(attr: str) -> pd.Series:
+        values = np.array([getattr(s, attr) for s in styles.values()], dtype=object)[codes]
+        return pd.Series(values, index=frame.index, dtype=object)
+
     return frame.assign(
         **{
-            f"{column}_label": keys.map({k: s.label for k, s in styles.items()}).astype(object),
-            f"{column}_glyph": keys.map({k: s.glyph for k, s in styles.items()}).astype(object),
-            f"{column}_ink": keys.map({k: s.ink for k, s in styles.items()}).astype(object),
+            f"{column}_label": pick("label"),
+            f"{column}_glyph": pick("glyph"),
+            f"{column}_ink": pick("ink"),
         }
     )
 
@@ -1519,8 +1525,8 @@ def _opacity_by(param: Any, picked: float, other: float) -> alt.OpacityValue:
 
 
 def _funnel_judgement(points: pd.DataFrame) -> pd.Series:
-    concern = points["concern"].astype(object).fillna("").astype(str)
-    outlier = points["outlier"].astype(object).fillna("").astype(str)
+    concern = points["concern"].to_numpy(dtype=object, na_value="")
+    outlier = points["outlier"].to_numpy(dtype=object, na_value="")
     raw = np.where(outlier != "", outlier + " outlier", "in control")
     return pd.Series(np.where(concern != "", concern, raw), index=points.index, dtype=object)
 
