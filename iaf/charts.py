@@ -459,15 +459,13 @@ def _live_funnel(
     )
     present = set(judged["judgement"])
     keys = tuple(k for k in FUNNEL if k in kinds or k in present)
-    value_text = np.where(
-        judged["value"].notna(),
-        [f"{_format_number(v, indicator)} {indicator.unit}" for v in judged["value"].fillna(0)],
-        "–",
+    value_text = _texts(
+        judged["value"], _value_format(indicator).replace("~", ""), f" {indicator.unit}"
     )
     shown = (_named(judged) if selected is not None else judged).assign(
-        value_text=value_text.astype(object),
-        denominator_text=_texts(judged["denominator"], "{:,.0f}"),
-        z_text=_texts(judged["z"], "{:.2f}"),
+        value_text=value_text,
+        denominator_text=_texts(judged["denominator"], ",.0f"),
+        z_text=_texts(judged["z"], ".2f"),
     )[
         [
             *(c for c in _FUNNEL_POINT_COLUMNS if c != "value"),
@@ -500,10 +498,12 @@ def _live_funnel(
     return spec
 
 
-def _texts(values: pd.Series, fmt: str) -> np.ndarray:
-    """Numbers as text for a tooltip ("–" where missing)."""
+def _texts(values: pd.Series, spec: str, suffix: str = "") -> np.ndarray:
+    """Numbers as text for a tooltip, in the format ``spec`` ("–" where missing)."""
     numbers = values.to_numpy(dtype=float, na_value=np.nan)
-    return np.array([fmt.format(v) if v == v else "–" for v in numbers], dtype=object)
+    out = np.array([format(v, spec) + suffix for v in numbers.tolist()], dtype=object)
+    out[np.isnan(numbers)] = "–"
+    return out
 
 
 @functools.lru_cache(maxsize=32)

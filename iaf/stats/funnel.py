@@ -330,9 +330,12 @@ def polarity_concern(
         _check_outlier_labels([outlier])
         return table.get(outlier, "")
     if isinstance(outlier, pd.Series):
-        values = outlier.astype(object).fillna("")
-        _check_outlier_labels(values.unique())
-        return values.map(lambda v: table.get(v, "")).astype(object)
+        values = outlier.to_numpy(dtype=object, na_value="")
+        _check_outlier_labels(pd.unique(values))
+        out = np.full(len(values), "", dtype=object)
+        for label, judgement in table.items():
+            out[values == label] = judgement
+        return pd.Series(out, index=outlier.index, dtype=object)
     values = np.asarray(list(outlier), dtype=object)
     _check_outlier_labels(np.unique(values))
     return np.array([table.get(v, "") for v in values], dtype=object)
