@@ -654,10 +654,14 @@ def test_iaf_charts_does_not_import_streamlit():
 
 
 # ── The live funnel: one spec for every indicator, so the browser swaps data in place ──────
-def live_funnel(indicator, period: str, shift: float = 0.0) -> dict:
+def live_funnel(
+    indicator, period: str, shift: float = 0.0, rows: int | None = None, **options
+) -> dict:
+    """The funnel chart of the test frames (its first ``rows`` points), live unless
+    ``live=False`` is among ``options``."""
     points, limits = funnel_frames()
     return charts.funnel_chart(
-        points.assign(value=points["value"] + shift),
+        points.iloc[:rows].assign(value=lambda f: f["value"] + shift),
         limits,
         indicator=indicator,
         target=74.0 + shift,
@@ -665,7 +669,7 @@ def live_funnel(indicator, period: str, shift: float = 0.0) -> dict:
         period=period,
         comparator_note="England 74.0%",
         adjusted_note="Limits not adjusted for overdispersion.",
-        live=True,
+        **({"live": True} | options),
     )
 
 
@@ -681,16 +685,7 @@ def as_json(spec: dict) -> dict:
 def test_live_funnel_spec_is_the_same_for_other_indicators_periods_and_areas():
     """Streamlit re-creates the Vega view only when the spec (datasets aside) changes."""
     a = live_funnel(HIGHER, "2016/17 Q3")
-    b = charts.funnel_chart(
-        *(frame.iloc[:4] for frame in funnel_frames()),
-        indicator=LOWER,
-        target=24.0,
-        finding=FINDING,
-        period="2019/20",
-        comparator_note="England 24.0%",
-        adjusted_note="Limits adjusted for overdispersion.",
-        live=True,
-    )
+    b = live_funnel(LOWER, "2019/20", shift=-50, rows=4)
     data_a, data_b = a.pop("datasets"), b.pop("datasets")
     assert json.dumps(a, sort_keys=True) == json.dumps(b, sort_keys=True)
     assert set(data_a) == set(data_b) == {"funnel_meta", "funnel_points", "funnel_limits"}
@@ -701,19 +696,9 @@ def test_live_funnel_spec_is_the_same_for_other_indicators_periods_and_areas():
 def test_live_funnel_of_many_points_is_drawn_on_a_canvas_whatever_their_number():
     """Streamlit picks the canvas itself above 2,000 points, which changed the spec between
     indicators with fewer and more practices; ``many`` fixes it for the whole dataset."""
-    points, limits = funnel_frames()
-    common = dict(
-        indicator=HIGHER,
-        target=74.0,
-        finding=FINDING,
-        period="2016/17 Q3",
-        comparator_note="England 74.0%",
-        adjusted_note="Limits not adjusted for overdispersion.",
-        live=True,
-    )
-    big = charts.funnel_chart(points, limits, many=True, **common)
-    small = charts.funnel_chart(points.iloc[:3], limits, many=True, **common)
-    few = charts.funnel_chart(points, limits, **common)
+    big = live_funnel(HIGHER, "2016/17 Q3", many=True)
+    small = live_funnel(HIGHER, "2016/17 Q3", rows=3, many=True)
+    few = live_funnel(HIGHER, "2016/17 Q3")
     for spec in (big, small, few):
         spec.pop("datasets")
     assert big == small
@@ -736,15 +721,7 @@ def test_live_funnel_draws_what_the_altair_chart_draws():
     """The live spec is built once by Altair and reused; its points, limits and legend are
     those of the written-out chart the downloads use."""
     live = as_json(live_funnel(HIGHER, "2016/17 Q3"))
-    full = charts.funnel_chart(
-        *funnel_frames(),
-        indicator=HIGHER,
-        target=74.0,
-        finding=FINDING,
-        period="2016/17 Q3",
-        comparator_note="England 74.0%",
-        adjusted_note="Limits not adjusted for overdispersion.",
-    ).to_dict()
+    full = live_funnel(HIGHER, "2016/17 Q3", live=False).to_dict()
     for mark in ("symbol", "line", "rule"):
         assert len(scenegraph_items(live, mark)) == len(scenegraph_items(full, mark)), mark
 
