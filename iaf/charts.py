@@ -340,8 +340,8 @@ def _funnel_bands(limits: pd.DataFrame, x: alt.X, y: alt.Y) -> alt.Chart:
 def _live_funnel_bands(x: alt.X, **y: Any) -> list[alt.Chart]:
     """The live funnel's limit lines: the same four lines as :func:`_funnel_bands`, one layer
     each reading its own column of the grid as it comes (a few numbers a row, folded by
-    nobody), with its dash a constant of the shared "Control limits" scale. In paired browser
-    runs at CCG scale this drew a change about 35 ms sooner than the folded long table. A
+    nobody), with its dash a constant of the shared "Control limits" scale. In alternating
+    browser runs at CCG scale this drew a change about 35 ms sooner than the folded table. A
     scale on a constant (``datum``) is compiled by Vega-Lite but not described by its schema,
     like the live chart's expressions, so the downloads keep :func:`_funnel_bands`. ``y``: the
     lines' ``alt.Y`` options."""
@@ -450,7 +450,7 @@ def _live_funnel(
     The spec comes as a plain dict for ``st.vega_lite_chart``, with its three datasets (points,
     limit lines, meta) under fixed names in ``datasets``. The spec itself is built with Altair
     once per legend and highlight (:func:`_live_funnel_template`): building the layered chart
-    and converting it took about 90 ms of every rerun, for the same spec each time.
+    and converting it took about 80 ms of every rerun at CCG scale, for the same spec.
     """
     n = len(points)
     kinds = _FUNNEL_KINDS[indicator.polarity != "no_judgement"]
@@ -516,8 +516,8 @@ def _live_funnel_template(keys: tuple[str, ...], selected: str | None, many: boo
 
     ``many``: the canvas renderer and no per-mark ARIA, set here. Streamlit sets both itself
     on a chart with over 2,000 points (or 5,000 rows), so at practice level an indicator with
-    1,900 practices and the next with 6,400 had different specs, and the browser compiled the
-    chart again between them; set for a whole dataset, the spec stays the same.
+    fewer practices with counts than that and the next with more had different specs, and the
+    browser compiled the chart again between them; set for a whole dataset, it stays put.
     """
     legend = pd.DataFrame({"judgement": pd.Series(list(keys), dtype=object)})
     y_scale = alt.Scale(domain=[_meta("y_lo"), _meta("y_hi")], nice=True)
