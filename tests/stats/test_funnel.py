@@ -549,6 +549,17 @@ def test_reversing_polarity_swaps_concern_and_better() -> None:
     ]
 
 
+@pytest.mark.parametrize("dtype", [object, "category", "str"])
+def test_polarity_concern_of_a_series_reads_missing_as_in_control(dtype) -> None:
+    """Missing outliers (no funnel judgement) give "", as blanks do, whatever the column's
+    dtype; the result is plain text on the input's index."""
+    outliers = pd.Series(["high", None, "low", "", np.nan], index=[5, 6, 7, 8, 9], dtype=dtype)
+    got = polarity_concern(outliers, "lower_is_better")
+    assert got.tolist() == ["concern", "", "better than expected", "", ""]
+    assert list(got.index) == [5, 6, 7, 8, 9] and got.dtype == object
+    assert polarity_concern(outliers, "no_judgement").tolist() == [""] * 5
+
+
 def test_polarity_concern_rejects_unknowns() -> None:
     with pytest.raises(InputError, match="polarity"):
         polarity_concern("high", "up")
