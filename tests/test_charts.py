@@ -707,6 +707,26 @@ def test_live_funnel_of_many_points_is_drawn_on_a_canvas_whatever_their_number()
     assert "usermeta" not in few and "aria" not in few["config"].get("mark", {})
 
 
+def test_live_funnel_of_many_points_keeps_its_tooltip_in_one_expression():
+    """On the canvas (no per-point ARIA) the tooltip is one object of plain field reads, with
+    the same lines in the same order as the SVG chart's tooltip encoding."""
+    svg, canvas = (live_funnel(HIGHER, "2016/17 Q3", many=many) for many in (False, True))
+    dots = [
+        next(lay for lay in s["layer"] if lay.get("name") == "funnel_points") for s in (svg, canvas)
+    ]
+    fields = dots[0]["encoding"]["tooltip"]
+    assert "tooltip" not in dots[1]["encoding"]
+    expr = dots[1]["mark"]["tooltip"]["expr"]
+    pairs = re.findall(r'"([^"]+)": datum\["([^"]+)"\]', expr)
+    assert pairs == [(f["title"], f["field"]) for f in fields]
+    assert [f["title"] for f in fields] == [
+        "Area", "Code", "Value", "Denominator", "z-score", "Funnel plot"
+    ]  # fmt: skip
+    rows = canvas["datasets"]["funnel_points"]
+    assert {field for _, field in pairs} <= set(rows.columns)
+    assert rows[[field for _, field in pairs]].notna().all().all()
+
+
 def test_live_funnel_spec_names_no_number_of_areas():
     """The description used to say "Funnel plot of 196 areas": one area suppressed in another
     indicator changed the spec, and the browser compiled the whole chart again."""
@@ -750,4 +770,6 @@ def test_live_funnel_tooltip_gives_the_value_with_its_unit():
     assert rows["value_text"].iloc[0] == f"60.0 {LOWER.unit}"
     # Its numbers come formatted, as the downloads' tooltips format them in the browser.
     assert rows["denominator_text"].tolist() == [f"{d:,.0f}" for d in rows["denominator"]]
-    assert rows["z_text"].tolist() == [f"{z:.2f}" for z in rows["z"]]
+    # The z-score travels only as text (the live chart reads no number from it).
+    assert rows["z_text"].tolist() == [f"{z:.2f}" for z in funnel_frames()[0]["z"]]
+    assert "z" not in rows.columns
