@@ -306,10 +306,10 @@ def funnel_chart(
     layers: list[alt.Chart] = [bands, centre, dots, *_highlight(base, selected, "value", y_scale)]
     n = len(points)
     subtitle = [
-        f"Funnel plot of {n} areas, {period}: outside the dashed (95%) or solid (99.8%) "
+        f"Funnel plot of {n:,} areas, {period}: outside the dashed (95%) or solid (99.8%) "
         "limits is more than chance.",
         f"Centre line: {comparator_note}. {adjusted_note}",
-        f"Source: {source}. n = {n} areas.",
+        f"Source: {source}. n = {n:,} areas.",
     ]
     chart = alt.layer(*layers).properties(title=_title(indicator, subtitle), width=640, height=460)
     return _finish(chart, finding)
@@ -480,10 +480,10 @@ def _live_funnel(
     meta = {
         "target": float(target),
         "title": _title(indicator, []).text,
-        "sub1": f"Funnel plot of {n} areas, {period}: outside the dashed (95%) or solid "
+        "sub1": f"Funnel plot of {n:,} areas, {period}: outside the dashed (95%) or solid "
         "(99.8%) limits is more than chance.",
         "sub2": f"Centre line: {comparator_note}. {adjusted_note}",
-        "sub3": f"Source: {source}. n = {n} areas.",
+        "sub3": f"Source: {source}. n = {n:,} areas.",
         "x_title": x_title,
         "y_title": _axis_title(indicator),
         "y_lo": lo,
@@ -655,10 +655,10 @@ def ranked_bar_chart(
         )
     n = len(rows)
     subtitle = [
-        f"{n} areas, {period}, best first. Whiskers: 95% confidence intervals. "
+        f"{n:,} areas, {period}, best first. Whiskers: 95% confidence intervals. "
         f"Dashed line: {comparator_name}.",
         f"Colour: significantly different from {comparator_name} or not (CI does not include "
-        "it). Source: " + f"{source}. n = {n} areas.",
+        "it). Source: " + f"{source}. n = {n:,} areas.",
     ]
     chart = alt.layer(*layers).properties(
         title=_title(indicator, subtitle), width=560, height=alt.Step(20)
@@ -1111,7 +1111,7 @@ def choropleth(
                 [
                     f"Each area compared with {comparator_name}, {period} (95% CI); white "
                     "with ○: not compared or no data.",
-                    f"Source: {source}. n = {n} areas with values, {len(features)} on the map.",
+                    f"Source: {source}. n = {n:,} areas with values, {len(features):,} on the map.",
                 ],
             ),
         )

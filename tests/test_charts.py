@@ -727,6 +727,20 @@ def test_live_funnel_of_many_points_keeps_its_tooltip_in_one_expression():
     assert rows[[field for _, field in pairs]].notna().all().all()
 
 
+@pytest.mark.parametrize("live", [True, False], ids=["live", "download"])
+def test_funnel_counts_thousands_of_areas_with_a_separator(live):
+    """As the page's caption counts them ("6,471 areas plotted"), not "6471"."""
+    points, limits = funnel_frames()
+    many = pd.concat([points] * 200, ignore_index=True)
+    many["area_code"] = [f"P{i:05d}" for i in range(len(many))]
+    chart = charts.funnel_chart(
+        many, limits, indicator=HIGHER, target=74.0, finding=FINDING, period="2016/17 Q3",
+        comparator_note="England 74.0%", adjusted_note="", live=live,
+    )  # fmt: skip
+    text = json.dumps(chart["datasets"]["funnel_meta"]) if live else chart.to_json()
+    assert "Funnel plot of 1,200 areas" in text and "n = 1,200 areas" in text
+
+
 def test_live_funnel_spec_names_no_number_of_areas():
     """The description used to say "Funnel plot of 196 areas": one area suppressed in another
     indicator changed the spec, and the browser compiled the whole chart again."""
