@@ -28,7 +28,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from bench.measure import REPO, peak_bytes
+from bench.measure import REPO, app_picks, peak_bytes
 from tests.browser.server import CHROMIUM, CHROMIUM_ARGS, run_streamlit
 
 VIEWPORT = {"width": 1600, "height": 1000}
@@ -155,7 +155,7 @@ def measure(
         script = "app.py"
         query = f"?ind={codes[0]}" + (f"&data={data}" if data != "demo" else "")
         first_path = f"/explorer{query}"
-        picks = [codes[1 + i % (len(codes) - 1)] for i in range(changes)]
+        picks = app_picks(codes, changes)
         env: dict[str, str] = {}
     else:
         script = "bench/floor_app.py"

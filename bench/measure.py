@@ -110,3 +110,8 @@ def emit(result: dict[str, Any]) -> None:
     """Print a worker's result as its last stdout line."""
     sys.stdout.write(json.dumps(result) + "\n")
     sys.stdout.flush()
+
+
+def app_picks(codes: list[str], changes: int) -> list[str]:
+    """The indicators the app is switched to, in order (the page opens on ``codes[0]``)."""
+    return [codes[1 + i % (len(codes) - 1)] for i in range(changes)]

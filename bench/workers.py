@@ -201,13 +201,14 @@ def store_load(root: str, dataset_id: str) -> dict[str, Any]:
 
 # ── 3. helpers for the browser measurements ──────────────────────────────────────────────
 def indicators(scale: str) -> dict[str, Any]:
-    """Indicators that draw a funnel plot on the explorer's default view (their last period)."""
+    """Indicators that draw a funnel plot on the explorer's default view (their last period),
+    with the number of points each draws."""
     from iaf import analysis, views
 
     warnings.simplefilter("ignore")
     ds = _dataset(scale)
     result = analysis.analyse(ds)
-    codes, failing = [], {}
+    codes, failing, points = [], {}, {}
     for ind in ds.indicators():
         if not ind.has_counts:
             continue
@@ -219,7 +220,8 @@ def indicators(scale: str) -> dict[str, Any]:
             continue
         if "reason" not in fv:
             codes.append(ind.code)
-    return {"codes": codes, "failing": failing}
+            points[ind.code] = len(fv["points"])
+    return {"codes": codes, "failing": failing, "points": points}
 
 
 def main() -> None:
