@@ -290,8 +290,9 @@ class Bench:
             "frame after the rerun's last DOM change, once the script has run and finished, no "
             "spinner or status widget shows and the page has been quiet for 300 ms (not "
             "counted). The floor is bench/floor_app.py: a "
-            "selectbox and an Altair scatter of as many points as the app's funnel chart has "
-            f"marks, timed the same way in the same run. Medians over "
+            "selectbox and an Altair scatter of as many points as the app's funnel charts "
+            "draw after a change (the median over the indicators picked), timed the same way "
+            "in the same run, on the same server settings (.streamlit/config.toml). Medians over "
             f"{self.args.browser_runs or self.runs} fresh "
             "server(s) of each run's p50/p95."
         )
