@@ -81,7 +81,12 @@ if tab_funnel.open:
     )
     with tab_funnel:
         if "reason" in fv:
-            st.info(f"No funnel plot for {period}: {fv['reason']}.")
+            where = (
+                ""
+                if ind.has_counts
+                else " Its values are ranked under **Ranked with CIs** and shaded under **Map**."
+            )
+            st.info(f"No funnel plot for {period}: {ui.md_text(fv['reason'])}.{where}")
         else:
             phi = f"phi = {fv['phi']:.2f}" if math.isfinite(fv["phi"]) else "phi undefined"
             adj = (

@@ -125,6 +125,7 @@ class Catalogue:
     areas: list[str]  # codes with data in the latest period
     merged: dict[str, str]  # predecessor code -> successor code (a link to it opens the successor)
     indicators: list[str]
+    counted: set[str]  # indicators with counts: the explorer opens on their funnel plot
     periods: dict[str, list[str]]  # indicator -> its period labels, oldest first
     report_periods: list[str]  # the Overview's "Reporting period" options (quarters)
 
@@ -146,7 +147,8 @@ def demo_catalogue() -> Catalogue:
     quarters = sorted(
         {str(p) for p in values["period"].astype(str) if re.fullmatch(r"\d{4}/\d\d Q\d", p)}
     )
-    return Catalogue(areas, merged, inds, periods, quarters)
+    counted = {i.code for i in ds.indicators() if i.code in periods and i.has_counts}
+    return Catalogue(areas, merged, inds, counted, periods, quarters)
 
 
 def exact(text: str) -> str:
@@ -208,6 +210,8 @@ def _round(cat: Catalogue, rng: random.Random):
         ind,
         h1="Indicator explorer",
         link=(f"/explorer?ind={ind}&",),
+        # A score or milestone has no funnel plot: the open tab says so and draws nothing.
+        chart=ind in cat.counted,
     )
     options = cat.periods[ind]
     p = rng.choice(options[:-1]) if len(options) > 1 else options[0]
@@ -219,6 +223,7 @@ def _round(cat: Catalogue, rng: random.Random):
         p,
         h1="Indicator explorer",
         link=(f"ind={ind}&iperiod={p}&",),
+        chart=ind in cat.counted,
     )
     if rng.random() < 0.15 and cat.merged:  # a shared link to a CCG that has since merged
         area = rng.choice(sorted(cat.merged))

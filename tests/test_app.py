@@ -182,6 +182,18 @@ def test_each_explorer_tab_draws_its_own_chart(tab, mark):
     assert "123a" in chart_title(charts[0].proto)
 
 
+def test_an_indicator_without_counts_says_where_its_values_are():
+    """A score has no funnel plot (the tab the explorer opens on): the page says why and
+    points to the tabs that show it, and the ranked tab draws it."""
+    at = start("app_pages/explorer.py", ind="121a")
+    assert not at.get("vega_lite_chart")
+    message = " ".join(str(i.value) for i in at.info)
+    assert "a funnel plot needs counts; 121a is a score" in message
+    assert "**Ranked with CIs**" in message and "**Map**" in message
+    open_tab(at, "Ranked with CIs")
+    assert len(at.get("vega_lite_chart")) == 1
+
+
 def chart_title(chart) -> str:
     """A chart's title as drawn: written in its spec, or (the live funnel plot) in the one-row
     ``funnel_meta`` dataset its title expression reads."""
