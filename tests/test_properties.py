@@ -16,6 +16,7 @@ hypothesis reaches validation and the statistics instead of stopping at the CSV 
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import io
 import json
@@ -304,6 +305,13 @@ def test_delimiter_bom_encoding_and_line_ends_do_not_change_what_loads(rows, how
     cols = ["area_code", "indicator", "period", "numerator", "denominator", "note"]
     plain = {"delimiter": ",", "encoding": "utf-8", "newline": "\n", "quoting": csv.QUOTE_MINIMAL}
     rows = [list(r) for r in rows]
+    if how["encoding"] == "cp1252":
+        # cp1252 text whose bytes happen to be valid UTF-8 ("Â\xa0" is C2 A0, UTF-8 for a
+        # no-break space) is read as UTF-8, as it must be: the bytes alone cannot tell them
+        # apart (see test_cp1252_bytes_that_are_valid_utf8_are_read_as_utf8).
+        data = to_bytes(cols, rows, how)
+        with contextlib.suppress(UnicodeDecodeError):
+            assume(data.decode("utf-8") == data.decode("cp1252"))
     try:
         expected = loaders.load_values(to_bytes(cols, rows, plain), name="x.csv")
     except InputError as exc:
@@ -314,6 +322,20 @@ def test_delimiter_bom_encoding_and_line_ends_do_not_change_what_loads(rows, how
     got = loaders.load_values(to_bytes(cols, rows, how), name="x.csv")
     pd.testing.assert_frame_equal(got.values, expected.values)
     assert list(got.report.rejected["reason"]) == list(expected.report.rejected["reason"])
+
+
+def test_cp1252_bytes_that_are_valid_utf8_are_read_as_utf8() -> None:
+    """Found by the property above: a note "Â" followed by a no-break space, saved as cp1252,
+    is the bytes C2 A0, which are also UTF-8 (for a no-break space alone). UTF-8 is tried
+    first, so the note loads as blank and no encoding warning is given."""
+    text = "area_code,indicator,period,numerator,denominator,note\n00C,101a,2016/17 Q1,,,Â\xa0\n"
+    got = loaders.load_values(text.encode("cp1252"), name="x.csv")
+    assert got.values["note"].astype(str).tolist() == [""]
+    assert not [p for p in got.report.problems if p.kind == "encoding"]
+    cp1252_only = text.replace("Â\xa0", "Â").encode("cp1252")  # C2 alone is not UTF-8
+    got = loaders.load_values(cp1252_only, name="x.csv")
+    assert got.values["note"].astype(str).tolist() == ["Â"]
+    assert [p for p in got.report.problems if p.kind == "encoding"]
 
 
 # ── loaders: area lookups ────────────────────────────────────────────────────────────────
