@@ -170,6 +170,22 @@ def test_explorer_controls_change_the_view():
     assert ranked["comparator_value"].notna().all()
 
 
+def test_explorer_indicator_and_period_boxes_keep_their_place_and_drive_the_view():
+    """The indicator and period boxes are drawn by the page's fragment into a slot among the
+    other controls: they stay first and second among the sidebar's controls, and choosing in
+    them changes the header, the period list and the share link."""
+    at = start("app_pages/explorer.py", ind="123a")
+    labels = [w.label for w in at.sidebar if getattr(w, "label", None)]
+    controls = labels[labels.index("Presentation mode") + 1 :]  # after the frame's button
+    assert controls[:4] == ["Indicator", "Period", "Compare with", "Outlier limit"], labels
+    at.sidebar.selectbox(key="ind").select("103a").run()
+    assert not at.exception, [e.value for e in at.exception]
+    assert any(h.value.startswith("103a ") for h in at.header)
+    period = at.sidebar.selectbox(key="iperiod")
+    assert period.options[-1] == period.value == "2020/21", "103a is annual: its latest year"
+    assert "ind=103a&iperiod=2020/21" in at.code[0].value
+
+
 @pytest.mark.parametrize(
     ("tab", "mark"), [("Funnel plot", "point"), ("Ranked with CIs", "bar"), ("Map", "geoshape")]
 )
