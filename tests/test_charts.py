@@ -707,24 +707,50 @@ def test_live_funnel_of_many_points_is_drawn_on_a_canvas_whatever_their_number()
     assert "usermeta" not in few and "aria" not in few["config"].get("mark", {})
 
 
-def test_live_funnel_of_many_points_keeps_its_tooltip_in_one_expression():
-    """On the canvas (no per-point ARIA) the tooltip is one object of plain field reads, with
-    the same lines in the same order as the SVG chart's tooltip encoding."""
-    svg, canvas = (live_funnel(HIGHER, "2016/17 Q3", many=many) for many in (False, True))
-    dots = [
-        next(lay for lay in s["layer"] if lay.get("name") == "funnel_points") for s in (svg, canvas)
-    ]
-    fields = dots[0]["encoding"]["tooltip"]
-    assert "tooltip" not in dots[1]["encoding"]
-    expr = dots[1]["mark"]["tooltip"]["expr"]
-    pairs = re.findall(r'"([^"]+)": datum\["([^"]+)"\]', expr)
-    assert pairs == [(f["title"], f["field"]) for f in fields]
-    assert [f["title"] for f in fields] == [
+def _points_layer(spec: dict) -> dict:
+    return next(lay for lay in spec["layer"] if lay.get("name") == "funnel_points")
+
+
+@pytest.mark.parametrize("many", [False, True], ids=["svg", "canvas"])
+def test_live_funnel_keeps_its_tooltip_in_one_expression(many):
+    """Live, the tooltip is one object of plain field reads (the lines the points' ARIA labels
+    repeat, below), read from columns with no gaps."""
+    live = live_funnel(HIGHER, "2016/17 Q3", many=many)
+    assert "tooltip" not in _points_layer(live)["encoding"]
+    pairs = re.findall(
+        r'"([^"]+)": datum\["([^"]+)"\]', _points_layer(live)["mark"]["tooltip"]["expr"]
+    )
+    assert [title for title, _ in pairs] == [
         "Area", "Code", "Value", "Denominator", "z-score", "Funnel plot"
     ]  # fmt: skip
-    rows = canvas["datasets"]["funnel_points"]
+    rows = live["datasets"]["funnel_points"]
     assert {field for _, field in pairs} <= set(rows.columns)
     assert rows[[field for _, field in pairs]].notna().all().all()
+
+
+def test_live_funnel_points_are_described_for_screen_readers_in_the_tooltips_words():
+    """On the SVG each point's ARIA label is its tooltip, line by line ("Area: …; Code: …;
+    Value: …"), rendered by Vega from the ``aria_text`` column; the canvas has no ARIA."""
+    live = live_funnel(HIGHER, "2016/17 Q3")
+    rows = live["datasets"]["funnel_points"]
+    spec = {
+        **live,
+        "datasets": {
+            k: v.to_dict("records") if isinstance(v, pd.DataFrame) else v
+            for k, v in live["datasets"].items()
+        },
+    }
+    described = sorted(i["description"] for i in scenegraph_items(spec, "symbol") if "x" in i)
+    assert len(described) == len(rows) == 6
+    expected = sorted(
+        f"Area: {r.area_name}; Code: {r.area_code}; Value: {r.value_text}; "
+        f"Denominator: {r.denominator_text}; z-score: {r.z_text}; Funnel plot: {r.judgement_label}"
+        for r in rows.itertuples()
+    )
+    assert described == expected
+    assert "Code: 00A; Value: 60.0 %" in " ".join(described)  # the tooltip's text, not raw
+    canvas = live_funnel(HIGHER, "2016/17 Q3", many=True)
+    assert "aria_text" not in canvas["datasets"]["funnel_points"].columns
 
 
 @pytest.mark.parametrize("live", [True, False], ids=["live", "download"])
