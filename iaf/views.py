@@ -475,6 +475,13 @@ def indicator_periods_view(ds: Dataset, result: Analysis, *, indicator: str) -> 
 
 
 _FUNNEL_COLUMNS = ("area_code", "numerator", "denominator", "suppressed")
+# Points on each drawn limit line. Vega works out every point of the four lines again on each
+# change, through its expression interpreter: 60 points instead of 200 made an indicator change
+# 27 ms sooner at CCG scale (paired browser runs, faster in 14 of 20). Straight segments between
+# 60 points of the geometric grid stay within 0.12 px of the exact curve on the 460 px chart for
+# every CCG-scale funnel of the demo, and within 0.44 px at practice scale (measured against a
+# 1,000-point grid); tests/test_views.py pins a bound.
+FUNNEL_LINE_POINTS = 60
 
 
 def funnel_view(
@@ -533,7 +540,7 @@ def funnel_view(
         if (ind.polarity != "no_judgement")
         else ""
     )
-    grid = res.limits_grid(200)
+    grid = res.limits_grid(FUNNEL_LINE_POINTS)
     finding = narrative.funnel_finding(
         n_areas=len(pts),
         n_high=int((pts["outlier"] == "high").sum()),
