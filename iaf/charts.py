@@ -337,6 +337,14 @@ def _funnel_bands(limits: pd.DataFrame, x: alt.X, y: alt.Y) -> alt.Chart:
     )
 
 
+_LIMIT_WORDS = {
+    "lower_95": "Lower 95%",
+    "upper_95": "Upper 95%",
+    "lower_998": "Lower 99.8%",
+    "upper_998": "Upper 99.8%",
+}
+
+
 def _live_funnel_bands(x: alt.X, **y: Any) -> list[alt.Chart]:
     """The live funnel's limit lines: the same four lines as :func:`_funnel_bands`, one layer
     each reading its own column of the grid as it comes (a few numbers a row, folded by
@@ -345,11 +353,14 @@ def _live_funnel_bands(x: alt.X, **y: Any) -> list[alt.Chart]:
     scale on a constant (``datum``) is compiled by Vega-Lite but not described by its schema,
     like the live chart's expressions, so the downloads keep :func:`_funnel_bands`. ``y``: the
     lines' ``alt.Y`` options."""
-    base = alt.Chart(alt.NamedData(name=_LIVE_LIMITS)).mark_line(
-        clip=True, color=FUNNEL_LINES["colour"], strokeWidth=1.5
-    )
+    base = alt.Chart(alt.NamedData(name=_LIVE_LIMITS))
     return [
-        base.encode(
+        base.mark_line(
+            clip=True,
+            color=FUNNEL_LINES["colour"],
+            strokeWidth=1.5,
+            description=f"{_LIMIT_WORDS[column]} control limit line",
+        ).encode(
             x=x,
             y=alt.Y(f"{column}:Q", **y),
             strokeDash={

@@ -730,7 +730,9 @@ def test_live_funnel_keeps_its_tooltip_in_one_expression(many):
 
 def test_live_funnel_points_are_described_for_screen_readers_in_the_tooltips_words():
     """On the SVG each point's ARIA label is its tooltip, line by line ("Area: …; Code: …;
-    Value: …"), rendered by Vega from the ``aria_text`` column; the canvas has no ARIA."""
+    Value: …"), rendered by Vega from the ``aria_text`` column, and each limit line says which
+    it is (Vega-Lite's own label read "denominator: 8196; lower_95: 76.2"); the canvas has no
+    ARIA."""
     live = live_funnel(HIGHER, "2016/17 Q3")
     rows = live["datasets"]["funnel_points"]
     spec = {
@@ -749,6 +751,9 @@ def test_live_funnel_points_are_described_for_screen_readers_in_the_tooltips_wor
     )
     assert described == expected
     assert "Code: 00A; Value: 60.0 %" in " ".join(described)  # the tooltip's text, not raw
+    lines = {i.get("description") for i in scenegraph_items(spec, "line")}
+    assert lines == {f"{side} {level} control limit line" for side in ("Lower", "Upper")
+                     for level in ("95%", "99.8%")}  # fmt: skip
     canvas = live_funnel(HIGHER, "2016/17 Q3", many=True)
     assert "aria_text" not in canvas["datasets"]["funnel_points"].columns
 
