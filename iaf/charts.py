@@ -167,6 +167,9 @@ ICON_WORDS = {
 _SHORT_LABELS = {i.code: f"{i.code} {i.short_name}" for i in CATALOGUE}
 _LIMIT_COLUMNS = ("lower_95", "upper_95", "lower_998", "upper_998")
 _LIMIT_BANDS = ("95% limits", "95% limits", "99.8% limits", "99.8% limits")
+# The points' z is before any overdispersion adjustment (FunnelResult.z), so with adjusted
+# limits an area can have |z| of 20 and lie within them: the tooltip says which z it is.
+_Z_TITLE = "z-score (unadjusted)"
 _FUNNEL_POINT_COLUMNS = ("area_code", "area_name", "denominator", "value", "z", "judgement_label")
 
 
@@ -387,7 +390,7 @@ def _funnel_dots(
     denominator and z-score lines (by default formatted in the browser)."""
     den, z = numbers or (
         alt.Tooltip("denominator:Q", title="Denominator", format=",.0f"),
-        alt.Tooltip("z:Q", title="z-score", format=".2f"),
+        alt.Tooltip("z:Q", title=_Z_TITLE, format=".2f"),
     )
     pick = alt.selection_point(name="pick", fields=["area_code"], on="click")
     return (
@@ -519,14 +522,14 @@ _LIVE_TOOLTIP = (
     ("Code", "area_code"),
     ("Value", "value_text"),
     ("Denominator", "denominator_text"),
-    ("z-score", "z_text"),
+    (_Z_TITLE, "z_text"),
     ("Funnel plot", "judgement_label"),
 )
 
 
 def _aria_texts(shown: pd.DataFrame) -> np.ndarray:
-    """ "Area: …; Code: …; Value: …; Denominator: …; z-score: …; Funnel plot: …" per point: the
-    tooltip's titles and text, in its order."""
+    """ "Area: …; Code: …; Value: …; Denominator: …; z-score (unadjusted): …; Funnel plot: …"
+    per point: the tooltip's titles and text, in its order."""
     columns = [shown[field].astype(str).to_numpy(dtype=object) for _, field in _LIVE_TOOLTIP]
     return np.array(
         [
@@ -588,7 +591,7 @@ def _live_funnel_template(keys: tuple[str, ...], selected: str | None, many: boo
         alt.Tooltip("value_text:N", title="Value"),
         (
             alt.Tooltip("denominator_text:N", title="Denominator"),
-            alt.Tooltip("z_text:N", title="z-score"),
+            alt.Tooltip("z_text:N", title=_Z_TITLE),
         ),
     )
     # A fixed view name: Altair would otherwise name it by a hash of the whole chart.

@@ -721,7 +721,7 @@ def test_live_funnel_keeps_its_tooltip_in_one_expression(many):
         r'"([^"]+)": datum\["([^"]+)"\]', _points_layer(live)["mark"]["tooltip"]["expr"]
     )
     assert [title for title, _ in pairs] == [
-        "Area", "Code", "Value", "Denominator", "z-score", "Funnel plot"
+        "Area", "Code", "Value", "Denominator", "z-score (unadjusted)", "Funnel plot"
     ]  # fmt: skip
     rows = live["datasets"]["funnel_points"]
     assert {field for _, field in pairs} <= set(rows.columns)
@@ -746,7 +746,8 @@ def test_live_funnel_points_are_described_for_screen_readers_in_the_tooltips_wor
     assert len(described) == len(rows) == 6
     expected = sorted(
         f"Area: {r.area_name}; Code: {r.area_code}; Value: {r.value_text}; "
-        f"Denominator: {r.denominator_text}; z-score: {r.z_text}; Funnel plot: {r.judgement_label}"
+        f"Denominator: {r.denominator_text}; z-score (unadjusted): {r.z_text}; "
+        f"Funnel plot: {r.judgement_label}"
         for r in rows.itertuples()
     )
     assert described == expected
